@@ -1,0 +1,5 @@
+import sys
+
+from latentcot.cli import main
+
+sys.exit(main())

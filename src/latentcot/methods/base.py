@@ -1,0 +1,74 @@
+"""The small interface every language-model method implements.
+
+A method is an ``nn.Module`` that owns the backbone (a Hugging Face causal LM) and whatever
+extra trainable parts it adds (a latent projection, a step decoder, ...). ``forward(batch)`` is
+the training loss, so the trainer can wrap the whole method in DDP/FSDP and call it; ``reason``
+is batched, KV-cached inference. The trainer knows nothing else about a method.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import torch
+
+from latentcot.data.record import ReasoningExample
+
+
+@dataclass
+class LossOutput:
+    """What ``forward(batch)`` returns: the scalar to backpropagate and numbers to log."""
+
+    loss: torch.Tensor
+    logs: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class ReasonOutput:
+    """What ``reason(batch)`` returns, one entry per example of the batch.
+
+    Attributes:
+        texts: the decoded generated text (answer part, plus written steps for CoT).
+        answers: the answer extracted from each text (before dataset-specific normalisation).
+        num_generated_tokens: tokens written per example (latents excluded).
+        num_forward_passes: backbone calls made for the batch (each latent pass counts one).
+        latents: (batch, steps, hidden) latent thoughts, or None for methods without latents.
+    """
+
+    texts: list[str]
+    answers: list[str]
+    num_generated_tokens: list[int]
+    num_forward_passes: int
+    latents: torch.Tensor | None = None
+
+
+Batch = dict[str, Any]
+
+
+class Method(Protocol):
+    """One method = one file implementing this.
+
+    ``stage`` is the curriculum stage (Coconut); methods without a curriculum ignore it and
+    report ``num_stages() == 1``.
+    """
+
+    name: str
+
+    def collate(self, examples: Sequence[ReasoningExample], stage: int = 0) -> Batch:
+        """Tokenise and pad a list of records into a training batch for ``stage``."""
+        ...
+
+    def forward(self, batch: Batch) -> LossOutput:
+        """The training loss for one batch."""
+        ...
+
+    def num_stages(self) -> int:
+        """Number of curriculum stages (1 when the method has none)."""
+        ...
+
+    @torch.no_grad()
+    def reason(self, questions: Sequence[str], max_new_tokens: int = 64, **options: Any) -> ReasonOutput:
+        """Batched, KV-cached inference from raw question strings."""
+        ...
