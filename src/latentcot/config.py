@@ -40,6 +40,11 @@ def _closest(key: str, valid: list[str]) -> str:
     return f" (did you mean '{match[0]}'?)" if match else f" (valid keys: {', '.join(sorted(valid))})"
 
 
+def _child(where: str, key: str) -> str:
+    """'file.yaml' + 'optim' -> 'file.yaml: optim'; 'file.yaml: optim' + 'lr' -> 'file.yaml: optim.lr'."""
+    return f"{where}.{key}" if ": " in where else f"{where}: {key}"
+
+
 def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
@@ -86,6 +91,12 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             raise LatentCotError(f"{where}: expected true/false, got {value!r}")
         return value
     if tp is float:
+        if isinstance(value, str):
+            # PyYAML reads "3e-4" (no dot) as a string; accept any float literal
+            try:
+                return float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise LatentCotError(f"{where}: expected a number, got {value!r}")
         return float(value)
@@ -120,7 +131,7 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "config") -> T:
     for key, value in data.items():
         if key not in names:
             raise LatentCotError(f"{where}: unknown key '{key}'{_closest(key, names)}")
-        kwargs[key] = _coerce(value, hints[key], f"{where}.{key}")
+        kwargs[key] = _coerce(value, hints[key], _child(where, key))
     try:
         return cls(**kwargs)
     except LatentCotError as err:
