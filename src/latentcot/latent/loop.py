@@ -1,0 +1,219 @@
+"""THE batched latent loop (Coconut, Hao et al. 2024, arXiv:2412.06769, Section 3), shared by
+every latent method.
+
+A batch is one aligned tensor of input embeddings, e.g. per row
+``[pad…] question <bot> <latent>×k_i <eot> rest [pad…]``, left-padded so the latents of all
+rows start in the same column. Positions marked in ``latent_mask`` take, instead of their own
+embedding, the last hidden state of the position before them (optionally through
+``project``). The loop runs
+
+1. one pass over every column before the first latent column (filling a ``DynamicCache``),
+2. one one-position pass per column from the first to the last latent column; in each, a row
+   gets its continuous thought or — when it has fewer latents than the batch maximum — its
+   next real token's embedding, chosen by one ``torch.where`` for the whole batch,
+3. one pass over the remaining columns,
+
+so every position is computed exactly once, no prefix is re-encoded, and gradients flow
+through the whole chain of latents (the cache holds the graph). Padding is handled by the
+attention mask and explicit ``position_ids`` (``cumsum(mask) - 1``), so a padded row computes
+the same numbers as the row alone. Logits are never computed here: :func:`lm_loss` projects
+only the positions that carry a label, and :func:`generate_from_cache` only the last one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from transformers import DynamicCache, PreTrainedModel
+
+Project = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class LatentForward:
+    """What :func:`latent_forward` returns.
+
+    Attributes:
+        hidden_states: (batch, seq, hidden) last-layer hidden states (after the final norm).
+        latents: (batch, max_latents, hidden) the continuous thoughts fed back as inputs, in
+            order; zero past ``latent_counts[i]``.
+        latent_counts: (batch,) latents per row.
+        cache: the KV cache over all ``seq`` columns (continue with :func:`generate_from_cache`).
+        attention_mask: (batch, seq) the mask the cache was built with.
+        num_forward_passes: backbone calls made.
+        layer_hidden_states: per layer (embeddings first), (batch, seq, hidden) each, when
+            ``all_layers=True`` (CODI distils them); else None.
+    """
+
+    hidden_states: torch.Tensor
+    latents: torch.Tensor
+    latent_counts: torch.Tensor
+    cache: DynamicCache
+    attention_mask: torch.Tensor
+    num_forward_passes: int
+    layer_hidden_states: tuple[torch.Tensor, ...] | None = None
+
+
+def position_ids(attention_mask: torch.Tensor, past_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Positions counting only real tokens (left padding gets position 0 and is masked anyway)."""
+    start = 0 if past_mask is None else past_mask.sum(-1, keepdim=True)
+    return (start + attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
+def _pass(
+    backbone: PreTrainedModel,
+    embeds: torch.Tensor,
+    mask_so_far: torch.Tensor,
+    positions: torch.Tensor,
+    cache: DynamicCache,
+    all_layers: bool,
+) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
+    out = backbone.base_model(
+        inputs_embeds=embeds,
+        attention_mask=mask_so_far,
+        position_ids=positions,
+        past_key_values=cache,
+        use_cache=True,
+        output_hidden_states=all_layers,
+    )
+    return out.last_hidden_state, out.hidden_states
+
+
+def latent_forward(
+    backbone: PreTrainedModel,
+    inputs_embeds: torch.Tensor,
+    attention_mask: torch.Tensor,
+    latent_mask: torch.Tensor,
+    project: Project | None = None,
+    all_layers: bool = False,
+) -> LatentForward:
+    """Run a causal LM over a batch in which some positions are continuous thoughts.
+
+    Args:
+        backbone: a Hugging Face causal LM (``base_model`` gives hidden states).
+        inputs_embeds: (batch, seq, hidden) token embeddings; rows at latent positions are ignored.
+        attention_mask: (batch, seq) 1 for real positions (latents included), 0 for padding.
+        latent_mask: (batch, seq) bool, True where a continuous thought goes; never in column 0.
+        project: maps the previous last hidden state (batch, hidden) to the next input
+            embedding (e.g. CODI's MLP + LayerNorm); identity when None (Coconut).
+        all_layers: also return every layer's hidden states.
+
+    Returns:
+        A :class:`LatentForward`.
+    """
+    batch, seq, hidden = inputs_embeds.shape
+    cache = DynamicCache(config=backbone.config)
+    positions = position_ids(attention_mask)
+    columns = latent_mask.any(0).nonzero().flatten().tolist()
+    if not columns:  # no latents: one ordinary pass
+        h, layers = _pass(backbone, inputs_embeds, attention_mask, positions, cache, all_layers)
+        empty = inputs_embeds.new_zeros(batch, 0, hidden)
+        counts = latent_mask.sum(-1)
+        return LatentForward(h, empty, counts, cache, attention_mask, 1, layers)
+    first, last = columns[0], columns[-1]
+    assert first > 0, "a latent needs a position before it"
+    h, layers = _pass(backbone, inputs_embeds[:, :first], attention_mask[:, :first], positions[:, :first], cache, all_layers)
+    hidden_pieces, layer_pieces, fed = [h], [layers], []
+    previous = h[:, -1]  # (batch, hidden)
+    for col in range(first, last + 1):
+        thought = project(previous) if project is not None else previous
+        # one write for the whole batch: the thought where this row has a latent, else its token
+        x = torch.where(latent_mask[:, col, None], thought, inputs_embeds[:, col])  # (batch, hidden)
+        fed.append(thought)
+        h, layers = _pass(
+            backbone, x[:, None], attention_mask[:, : col + 1], positions[:, col : col + 1], cache, all_layers
+        )
+        hidden_pieces.append(h)
+        layer_pieces.append(layers)
+        previous = h[:, -1]
+    passes = 1 + last + 1 - first
+    if last + 1 < seq:
+        h, layers = _pass(
+            backbone, inputs_embeds[:, last + 1 :], attention_mask, positions[:, last + 1 :], cache, all_layers
+        )
+        hidden_pieces.append(h)
+        layer_pieces.append(layers)
+        passes += 1
+    layer_states = None
+    if all_layers:
+        layer_states = tuple(torch.cat(per_layer, 1) for per_layer in zip(*layer_pieces))
+    # gather each row's thoughts, in order, from the columns of the latent window
+    window = latent_mask[:, first : last + 1]  # (batch, columns)
+    counts = latent_mask.sum(-1)
+    k = int(counts.max())
+    order = torch.argsort((~window).to(torch.int8), dim=1, stable=True)[:, :k]  # latent columns first
+    stacked = torch.stack(fed, 1)  # (batch, columns, hidden)
+    latents = stacked.gather(1, order[..., None].expand(-1, -1, hidden))  # (batch, k, hidden)
+    latents = latents * (torch.arange(k, device=counts.device) < counts[:, None])[..., None]
+    return LatentForward(torch.cat(hidden_pieces, 1), latents, counts, cache, attention_mask, passes, layer_states)
+
+
+def think(
+    backbone: PreTrainedModel,
+    prefix_embeds: torch.Tensor,
+    prefix_mask: torch.Tensor,
+    num_latents: int,
+    project: Project | None = None,
+) -> LatentForward:
+    """The prefix pass then ``num_latents`` continuous thoughts for every row (inference helper).
+
+    Args:
+        backbone: a Hugging Face causal LM.
+        prefix_embeds: (batch, prefix, hidden) left-padded, ending at ``<bot>`` in every row.
+        prefix_mask: (batch, prefix) attention mask.
+        num_latents: thoughts per row.
+        project: as in :func:`latent_forward`.
+
+    Returns:
+        A :class:`LatentForward` over ``prefix + num_latents`` columns; ``hidden_states[:, -1]`` is
+        the last thought's output, and the cache is ready for the next token (e.g. ``<eot>``,
+        fed with :func:`extend`).
+    """
+    batch, prefix, hidden = prefix_embeds.shape
+    embeds = torch.cat([prefix_embeds, prefix_embeds.new_zeros(batch, num_latents, hidden)], 1)
+    mask = torch.cat([prefix_mask, prefix_mask.new_ones(batch, num_latents)], 1)
+    latent_mask = torch.zeros(batch, prefix + num_latents, dtype=torch.bool, device=embeds.device)
+    latent_mask[:, prefix:] = True
+    return latent_forward(backbone, embeds, mask, latent_mask, project)
+
+
+def extend(
+    backbone: PreTrainedModel, cache: DynamicCache, attention_mask: torch.Tensor, embeds: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One pass over new positions (all real) on top of ``cache``.
+
+    Args:
+        backbone: the model the cache belongs to.
+        cache: updated in place.
+        attention_mask: (batch, past) the mask so far.
+        embeds: (batch, new, hidden) input embeddings.
+
+    Returns:
+        (hidden states (batch, new, hidden), the extended attention mask (batch, past + new)).
+    """
+    new_mask = attention_mask.new_ones(embeds.shape[:2])
+    positions = position_ids(new_mask, past_mask=attention_mask)
+    mask = torch.cat([attention_mask, new_mask], 1)
+    h, _ = _pass(backbone, embeds, mask, positions, cache, False)
+    return h, mask
+
+
+def lm_loss(backbone: PreTrainedModel, hidden_states: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Next-token cross-entropy, projecting to the vocabulary only where a label is set.
+
+    Args:
+        backbone: supplies ``get_output_embeddings()``.
+        hidden_states: (batch, seq, hidden) from :func:`latent_forward`.
+        labels: (batch, seq) token ids, -100 where no loss; the label at ``t`` is predicted from
+            position ``t - 1`` (the Hugging Face convention).
+
+    Returns:
+        The mean loss over labelled tokens (float32).
+    """
+    targets = labels[:, 1:]
+    keep = targets != -100
+    logits = backbone.get_output_embeddings()(hidden_states[:, :-1][keep])  # (labelled, vocab)
+    return F.cross_entropy(logits.float(), targets[keep])

@@ -1,0 +1,82 @@
+"""Tiny GPT-2 and Llama models built from named presets, for training from scratch on CPU.
+
+One fully parameterised builder, :func:`build_causal_lm`, and a plain dict of one-line presets
+over it (the DiT ``DiT_models`` / torchtune builder pattern).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, PreTrainedModel
+
+from latentcot.errors import LatentCotError
+
+
+def build_causal_lm(
+    arch: Literal["gpt2", "llama"],
+    vocab_size: int,
+    n_layer: int,
+    hidden: int,
+    n_head: int,
+    max_positions: int = 1024,
+    intermediate: int | None = None,
+    dropout: float = 0.0,
+    tie_word_embeddings: bool = True,
+) -> PreTrainedModel:
+    """A randomly initialised causal LM from the real ``transformers`` classes.
+
+    Args:
+        arch: ``gpt2`` (learned positions, LayerNorm, GELU MLP) or ``llama`` (RoPE, RMSNorm, SwiGLU).
+        vocab_size: rows of the token embedding (use ``len(tokenizer)``).
+        n_layer: transformer blocks.
+        hidden: model width.
+        n_head: attention heads (``hidden`` must be divisible by it).
+        max_positions: longest sequence (GPT-2 position table; Llama RoPE limit).
+        intermediate: MLP width; 4×hidden for GPT-2 and 8/3×hidden (rounded to 32) for Llama by default.
+        dropout: dropout everywhere (0 keeps training deterministic and tests exact).
+        tie_word_embeddings: share the input embedding with the output projection.
+
+    Returns:
+        A ``PreTrainedModel`` (``GPT2LMHeadModel`` or ``LlamaForCausalLM``) in float32.
+    """
+    if hidden % n_head:
+        raise LatentCotError(f"model: hidden={hidden} must be divisible by n_head={n_head}")
+    if arch == "gpt2":
+        config: Any = GPT2Config(
+            vocab_size=vocab_size, n_positions=max_positions, n_embd=hidden, n_layer=n_layer, n_head=n_head,
+            n_inner=intermediate, resid_pdrop=dropout, embd_pdrop=dropout, attn_pdrop=dropout,
+            tie_word_embeddings=tie_word_embeddings, bos_token_id=None, eos_token_id=None,
+        )  # fmt: skip
+        return GPT2LMHeadModel(config)
+    if arch == "llama":
+        config = LlamaConfig(
+            vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=n_layer, num_attention_heads=n_head,
+            num_key_value_heads=n_head, intermediate_size=intermediate or 32 * round(hidden * 8 / 3 / 32),
+            max_position_embeddings=max_positions, attention_dropout=dropout,
+            tie_word_embeddings=tie_word_embeddings, bos_token_id=None, eos_token_id=None, pad_token_id=None,
+        )  # fmt: skip
+        return LlamaForCausalLM(config)
+    raise LatentCotError(f"model: unknown architecture '{arch}' (valid: gpt2, llama)")
+
+
+# name -> builder taking the vocabulary size (and overrides such as dropout or max_positions)
+PRESETS: dict[str, Callable[..., PreTrainedModel]] = {
+    "micro": lambda vocab_size, **kw: build_causal_lm("gpt2", vocab_size, n_layer=2, hidden=64, n_head=2, **kw),
+    "micro-llama": lambda vocab_size, **kw: build_causal_lm("llama", vocab_size, n_layer=2, hidden=64, n_head=2, **kw),
+    "tiny": lambda vocab_size, **kw: build_causal_lm("gpt2", vocab_size, n_layer=4, hidden=256, n_head=4, **kw),
+    "tiny-llama": lambda vocab_size, **kw: build_causal_lm("llama", vocab_size, n_layer=4, hidden=256, n_head=4, **kw),
+    "small": lambda vocab_size, **kw: build_causal_lm("gpt2", vocab_size, n_layer=6, hidden=384, n_head=6, **kw),
+}
+
+
+def build_preset(name: str, vocab_size: int, **overrides: Any) -> PreTrainedModel:
+    """Build the preset ``name`` (see :data:`PRESETS`) with ``vocab_size`` rows of embedding.
+
+    Raises:
+        LatentCotError: unknown preset name.
+    """
+    if name not in PRESETS:
+        raise LatentCotError(f"model preset '{name}': unknown (valid: {', '.join(PRESETS)})")
+    return PRESETS[name](vocab_size, **overrides)

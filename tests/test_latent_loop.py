@@ -1,0 +1,157 @@
+"""The batched latent loop against a slow recompute-everything reference (STYLE 12)."""
+
+import pytest
+import torch
+
+from latentcot.latent import extend, generate_from_cache, latent_forward, lm_loss, think
+from latentcot.models import build_preset
+
+VOCAB = 40
+ATOL = 1e-5  # float32; the loop and the reference differ only in summation order
+
+
+def _model(preset: str = "micro"):
+    torch.manual_seed(0)
+    return build_preset(preset, VOCAB).eval()
+
+
+# rows of different question lengths, latent counts and answer lengths
+ROWS = [([5, 6, 7, 8, 9], 3, [10, 11, 12, 13]), ([14, 15], 1, [16, 17, 18, 19, 20, 21]), ([22, 23, 24, 25], 0, [26, 27])]
+BOT, LATENT, EOT = 1, 2, 3
+
+
+def _batch(rows=ROWS):
+    """Left-pad ``question <bot>`` so <bot> is aligned; right-pad ``<latent>×k <eot> answer``."""
+    lefts = [q + [BOT] for q, _, _ in rows]
+    rights = [[LATENT] * k + [EOT] + a for _, k, a in rows]
+    width_l, width_r = max(map(len, lefts)), max(map(len, rights))
+    ids, mask, labels = [], [], []
+    for left, right, (_, k, a) in zip(lefts, rights, rows):
+        pad_l, pad_r = width_l - len(left), width_r - len(right)
+        ids.append([0] * pad_l + left + right + [0] * pad_r)
+        mask.append([0] * pad_l + [1] * (len(left) + len(right)) + [0] * pad_r)
+        labels.append([-100] * (pad_l + len(left) + k + 1) + a + [-100] * pad_r)
+    return torch.tensor(ids), torch.tensor(mask), torch.tensor(labels)
+
+
+def _reference(model, ids_row, mask_row, project=None):
+    """One row alone, unpadded, no cache: recompute the whole prefix for every latent."""
+    ids = ids_row[mask_row.bool()]
+    embeds = model.get_input_embeddings()(ids)  # (seq, hidden)
+    for p in (ids == LATENT).nonzero().flatten().tolist():
+        h = model(inputs_embeds=embeds[None, :p], output_hidden_states=True).hidden_states[-1][0, -1]
+        embeds = torch.cat([embeds[:p], (project(h) if project else h)[None], embeds[p + 1 :]])
+    out = model(inputs_embeds=embeds[None], output_hidden_states=True)
+    return out.hidden_states[-1][0], out.logits[0]
+
+
+@pytest.mark.parametrize("preset", ["micro", "micro-llama"])
+@pytest.mark.parametrize("with_project", [False, True])
+def test_loop_equals_slow_reference(preset, with_project):
+    model = _model(preset)
+    project = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.LayerNorm(64)) if with_project else None
+    ids, mask, labels = _batch()
+    embeds = model.get_input_embeddings()(ids)
+    out = latent_forward(model, embeds, mask, ids == LATENT, project)
+    assert out.latent_counts.tolist() == [3, 1, 0]
+    losses, count = [], 0
+    for i in range(len(ids)):
+        ref_hidden, ref_logits = _reference(model, ids[i], mask[i], project)
+        real = mask[i].bool()
+        torch.testing.assert_close(out.hidden_states[i][real], ref_hidden, atol=ATOL, rtol=0)
+        row_labels = labels[i][real]
+        keep = row_labels[1:] != -100
+        logits = model.get_output_embeddings()(out.hidden_states[i][real][:-1][keep])
+        torch.testing.assert_close(logits, ref_logits[:-1][keep], atol=ATOL, rtol=0)
+        losses.append(torch.nn.functional.cross_entropy(ref_logits[:-1][keep], row_labels[1:][keep], reduction="sum"))
+        count += int(keep.sum())
+    torch.testing.assert_close(lm_loss(model, out.hidden_states, labels), sum(losses) / count, atol=ATOL, rtol=0)
+
+
+def test_latents_are_the_fed_back_hidden_states():
+    model = _model()
+    ids, mask, _ = _batch()
+    out = latent_forward(model, model.get_input_embeddings()(ids), mask, ids == LATENT)
+    bot_col = int((ids[0] == BOT).nonzero())
+    # thought j of a row is the output at the position before latent j
+    torch.testing.assert_close(out.latents[0], out.hidden_states[0, bot_col : bot_col + 3])
+    torch.testing.assert_close(out.latents[1, 0], out.hidden_states[1, bot_col])
+    assert out.latents[1, 1:].abs().sum() == 0 and out.latents[2].abs().sum() == 0
+
+
+def test_each_position_is_processed_once():
+    model = _model()
+    ids, mask, _ = _batch()
+    seen = []
+    hook = model.base_model.register_forward_hook(
+        lambda mod, args, kwargs, out: seen.append(kwargs["inputs_embeds"].shape[1]), with_kwargs=True
+    )
+    out = latent_forward(model, model.get_input_embeddings()(ids), mask, ids == LATENT)
+    hook.remove()
+    assert sum(seen) == ids.shape[1]
+    assert len(seen) == out.num_forward_passes == 1 + 3 + 1  # prefix, 3 latent columns, rest
+
+
+def test_gradients_reach_the_first_latent():
+    model = _model()
+    ids, mask, labels = _batch()
+    thoughts = []
+
+    def capture(h):
+        h = h.clone()
+        thoughts.append(h)
+        return h
+
+    out = latent_forward(model, model.get_input_embeddings()(ids), mask, ids == LATENT, capture)
+    (grad,) = torch.autograd.grad(lm_loss(model, out.hidden_states, labels), thoughts[0])
+    # row 0 has 3 latents and row 1 one; the first thought feeds both, and the loss sees it only
+    # through the chain of later positions
+    assert grad[0].abs().sum() > 0 and grad[1].abs().sum() > 0
+    assert grad[2].abs().sum() == 0  # row 2 has no latent: its first slot is its <eot> token
+
+
+@torch.no_grad()
+def _think_and_generate(model, questions, k, max_new_tokens=6, eos=4):
+    width = max(len(q) + 1 for q in questions)
+    ids = torch.tensor([[0] * (width - len(q) - 1) + q + [BOT] for q in questions])
+    mask = torch.tensor([[0] * (width - len(q) - 1) + [1] * (len(q) + 1) for q in questions])
+    embed = model.get_input_embeddings()
+    thought = think(model, embed(ids), mask, k)
+    h, mask = extend(model, thought.cache, thought.attention_mask, embed(torch.full((len(questions), 1), EOT)))
+    return generate_from_cache(model, thought.cache, mask, h[:, -1], max_new_tokens, eos)
+
+
+def test_batched_generation_equals_one_by_one():
+    model = _model()
+    questions = [[5, 6, 7, 8, 9, 10], [11], [12, 13, 14]]
+    batched = _think_and_generate(model, questions, k=2).rows()
+    alone = [_think_and_generate(model, [q], k=2).rows()[0] for q in questions]
+    assert batched == alone
+    assert all(len(r) == 6 for r in batched)  # no eos predicted by this random model
+
+
+def test_generation_stops_each_row_at_its_eos():
+    model = _model()
+    questions = [[5, 6, 7], [11, 12]]
+    free = _think_and_generate(model, questions, k=1)
+    eos = int(free.tokens[0, 1])  # make row 0's second token the stop token
+    stopped = _think_and_generate(model, questions, k=1, eos=eos)
+    for i in range(2):  # a row stops at its first eos and otherwise runs the full budget
+        hits = (free.tokens[i] == eos).nonzero().flatten().tolist()
+        assert int(stopped.num_tokens[i]) == (hits[0] + 1 if hits else 6)
+        assert stopped.rows()[i] == free.tokens[i, : hits[0] if hits else 6].tolist()
+    assert stopped.num_tokens[0] <= 2
+
+
+def test_sampling_is_reproducible_with_a_seeded_generator():
+    model = _model()
+
+    def sample(seed):
+        g = torch.Generator().manual_seed(seed)
+        ids = torch.tensor([[5, 6, 7, BOT], [0, 11, 12, BOT]])
+        mask = torch.tensor([[1, 1, 1, 1], [0, 1, 1, 1]])
+        out = think(model, model.get_input_embeddings()(ids), mask, 2)
+        return generate_from_cache(model, out.cache, out.attention_mask, out.hidden_states[:, -1], 8, 4, 1.5, 0.9, g)
+
+    assert torch.equal(sample(1).tokens, sample(1).tokens)
+    assert not torch.equal(sample(1).tokens, sample(2).tokens)
