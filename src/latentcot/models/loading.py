@@ -74,4 +74,4 @@ def resize_for_tokenizer(
     if source is None or source == tokenizer.unk_token_id and init_from != tokenizer.unk_token:
         raise LatentCotError(f"init_from token '{init_from}': not in the tokenizer's vocabulary")
     for layer in (model.get_input_embeddings(), model.get_output_embeddings()):
-        layer.weight[ids] = layer.weight[source]
+        layer.weight[ids] = layer.weight[source].clone()

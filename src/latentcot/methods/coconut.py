@@ -1,0 +1,139 @@
+"""Coconut: chain of continuous thought (Hao et al. 2024, arXiv:2412.06769).
+
+The last hidden state is fed back as the next input embedding instead of a written token.
+Training follows the paper's curriculum: at stage ``s`` the first ``s`` written steps are
+replaced by ``s·c`` continuous thoughts (``c = c_thought``)::
+
+    question\\n <bot> <latent>×(s·c) <eot> step_{s+1}\\n … ### answer<eos>
+
+and the loss covers what follows ``<eot>``. Stages ``0 … max_latent_stage`` follow the paper
+exactly; one more stage (``max_latent_stage + 1``) drops every remaining step and uses
+``max_latent_stage·c`` thoughts (``min(steps, max_latent_stage)·c`` unless
+``pad_latent_to_max``), the setting the paper trains last and evaluates. The trainer asks
+:meth:`Coconut.stage_for_epoch` which stage an epoch uses (``epoch // epochs_per_stage``), and
+resets the optimizer when the stage changes if ``reset_optimizer_per_stage``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from latentcot.config import option
+from latentcot.data.record import ReasoningExample
+from latentcot.errors import LatentCotError
+from latentcot.methods.base import Batch, LossOutput, ReasonOutput
+from latentcot.methods.sequences import (
+    Row,
+    answer_ids,
+    complete,
+    pad_rows,
+    prepare_backbone,
+    question_ids,
+    sft_loss,
+    steps_ids,
+)
+
+
+@dataclass
+class CoconutConfig:
+    c_thought: int = option(1, "continuous thoughts per replaced reasoning step (c)")
+    max_latent_stage: int = option(6, "last curriculum stage that replaces steps one by one")
+    epochs_per_stage: int = option(5, "epochs spent on each curriculum stage")
+    pad_latent_to_max: bool = option(True, "final stage: always max_latent_stage*c thoughts, as at inference")
+    uniform_prob: float = option(0.0, "probability that an example uses a uniformly random stage instead")
+    reset_optimizer_per_stage: bool = option(True, "trainer resets the optimizer state when the stage changes")
+    no_curriculum: bool = option(False, "train on the final stage from the start (paper's 'w/o curriculum')")
+    latent_token_names: Literal["default", "coconut"] = option(
+        "default", "'default' (<bot> <latent> <eot>) or 'coconut' (<|start-latent|> <|latent|> <|end-latent|>)"
+    )
+    init_token: str = option("", "token whose embedding initialises the new special tokens ('' = eos)")
+
+    def __post_init__(self) -> None:
+        for key in ("c_thought", "epochs_per_stage"):
+            if getattr(self, key) < 1:
+                raise LatentCotError(f"{key}: must be >= 1, got {getattr(self, key)}")
+        if self.max_latent_stage < 0:
+            raise LatentCotError(f"max_latent_stage: must be >= 0, got {self.max_latent_stage}")
+        if not 0.0 <= self.uniform_prob <= 1.0:
+            raise LatentCotError(f"uniform_prob: must be in [0, 1], got {self.uniform_prob}")
+
+
+class Coconut(nn.Module):
+    """Continuous thoughts through :func:`latentcot.latent.latent_forward`, with the curriculum.
+
+    Args:
+        config: a :class:`CoconutConfig`.
+        backbone: a Hugging Face causal LM (new token embeddings initialised from ``init_token``).
+        tokenizer: its tokenizer (latent tokens added in place).
+    """
+
+    name = "coconut"
+
+    def __init__(self, config: CoconutConfig, backbone: PreTrainedModel, tokenizer: PreTrainedTokenizerBase):
+        super().__init__()
+        self.config, self.backbone, self.tokenizer = config, backbone, tokenizer
+        self.tokens = prepare_backbone(backbone, tokenizer, config.latent_token_names, config.init_token)
+        self.reset_optimizer_per_stage = config.reset_optimizer_per_stage
+
+    def num_stages(self) -> int:
+        """``max_latent_stage + 2`` (stages 0 … max, then all steps dropped); 1 without curriculum."""
+        return 1 if self.config.no_curriculum else self.config.max_latent_stage + 2
+
+    def stage_for_epoch(self, epoch: int) -> int:
+        """The curriculum stage of a 0-based epoch: ``epoch // epochs_per_stage``, capped at the last."""
+        return min(epoch // self.config.epochs_per_stage, self.num_stages() - 1)
+
+    def layout(self, num_steps: int, stage: int) -> tuple[int, int]:
+        """(steps replaced, continuous thoughts) for an example with ``num_steps`` steps at ``stage``."""
+        cfg = self.config
+        if cfg.no_curriculum:
+            stage = cfg.max_latent_stage + 1
+        if stage > cfg.max_latent_stage:
+            n = cfg.max_latent_stage if cfg.pad_latent_to_max else min(num_steps, cfg.max_latent_stage)
+            return num_steps, n * cfg.c_thought
+        return min(stage, num_steps), stage * cfg.c_thought
+
+    def collate(self, examples: Sequence[ReasoningExample], stage: int = 0) -> Batch:
+        """Rows for ``stage``; with ``uniform_prob`` each example may draw its own stage (from the
+        torch RNG the trainer seeds). ``<bot>`` sits in one column for the whole batch."""
+        t = self.tokens
+        rows = []
+        for ex in examples:
+            row_stage = stage
+            if self.config.uniform_prob > 0 and float(torch.rand(())) < self.config.uniform_prob:
+                row_stage = int(torch.randint(0, len(ex.steps) + 1, ()))
+            skipped, k = self.layout(len(ex.steps), row_stage)
+            target = steps_ids(self.tokenizer, ex.steps[skipped:]) + answer_ids(self.tokenizer, ex.answer)
+            right = [t.latent] * k + [t.eot] + target
+            rows.append(Row(question_ids(self.tokenizer, ex.question) + [t.bot], right, [-100] * (k + 1) + target))
+        return pad_rows(rows, self.tokenizer.pad_token_id)
+
+    def forward(self, batch: Batch) -> LossOutput:
+        loss = sft_loss(self.backbone, batch, self.tokens.latent)
+        latents = float((batch["input_ids"] == self.tokens.latent).sum(1).float().mean())
+        return LossOutput(loss, {"loss": float(loss.detach()), "latents_per_example": latents})
+
+    @torch.no_grad()
+    def reason(
+        self,
+        questions: Sequence[str],
+        max_new_tokens: int = 64,
+        n_latents: int | None = None,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> ReasonOutput:
+        """Think ``n_latents`` continuous thoughts (default ``max_latent_stage·c_thought``), then
+        write ``### answer``. ``latents`` in the output holds the thoughts (batch, n, hidden)."""
+        k = self.config.max_latent_stage * self.config.c_thought if n_latents is None else n_latents
+        t = self.tokens
+        prompts = [Row(question_ids(self.tokenizer, q) + [t.bot], [t.latent] * k + [t.eot], []) for q in questions]
+        return complete(
+            self.backbone, self.tokenizer, prompts, max_new_tokens, t.latent, None, temperature, top_p, generator
+        )

@@ -1,0 +1,77 @@
+"""Presets, loading a locally saved Hugging Face model by path, and embedding resizing."""
+
+import pytest
+import torch
+
+from latentcot.data.record import ReasoningExample
+from latentcot.data.tokenizer import add_latent_tokens, train_word_tokenizer
+from latentcot.errors import LatentCotError
+from latentcot.models import PRESETS, build_causal_lm, build_preset, load_backbone, resize_for_tokenizer
+
+
+@pytest.mark.parametrize(
+    "name,layers,width", [("micro", 2, 64), ("micro-llama", 2, 64), ("tiny", 4, 256), ("tiny-llama", 4, 256)]
+)
+def test_presets_have_their_sizes(name, layers, width):
+    model = build_preset(name, vocab_size=50)
+    assert model.config.num_hidden_layers == layers and model.config.hidden_size == width
+    assert model.get_input_embeddings().weight.shape == (50, width)
+    assert model.get_output_embeddings().weight.shape == (50, width)
+
+
+def test_every_preset_runs_a_forward_pass():
+    for name in PRESETS:
+        if name.startswith("micro"):
+            logits = build_preset(name, 30)(torch.tensor([[1, 2, 3]])).logits
+            assert logits.shape == (1, 3, 30) and torch.isfinite(logits).all()
+
+
+def test_bad_names_and_shapes_raise():
+    with pytest.raises(LatentCotError, match="unknown"):
+        build_preset("huge", 10)
+    with pytest.raises(LatentCotError, match="vocab_size"):
+        load_backbone("micro")
+    with pytest.raises(LatentCotError, match="divisible"):
+        build_causal_lm("gpt2", 10, n_layer=1, hidden=63, n_head=2)
+
+
+@pytest.mark.parametrize("preset", ["micro", "micro-llama"])
+def test_load_a_locally_saved_model_by_path(tmp_path, preset):
+    torch.manual_seed(0)
+    model = build_preset(preset, 30).eval()
+    model.save_pretrained(tmp_path / "m")
+    loaded = load_backbone(tmp_path / "m").eval()
+    assert type(loaded) is type(model)
+    ids = torch.tensor([[4, 5, 6, 7]])
+    torch.testing.assert_close(loaded(ids).logits, model(ids).logits, atol=0, rtol=0)
+
+
+def test_load_missing_path_raises(tmp_path):
+    with pytest.raises(LatentCotError, match="not a preset"):
+        load_backbone(tmp_path / "nothing-here")
+
+
+@pytest.mark.parametrize("tie", [True, False])
+def test_resize_initialises_new_tokens_from_an_existing_one(tie):
+    tok = train_word_tokenizer([ReasoningExample("Tom is a lempus.", [], "yes")])
+    model = build_causal_lm("llama", len(tok), n_layer=1, hidden=32, n_head=2, tie_word_embeddings=tie)
+    old_in = model.get_input_embeddings().weight.detach().clone()
+    ids = add_latent_tokens(tok)
+    resize_for_tokenizer(model, tok, init_from="▁lempus", new_token_ids=ids.added)
+    source = tok.convert_tokens_to_ids("▁lempus")
+    for layer in (model.get_input_embeddings(), model.get_output_embeddings()):
+        assert layer.weight.shape[0] == len(tok)
+        for new in ids.added:
+            assert torch.equal(layer.weight[new], layer.weight[source])
+    assert torch.equal(model.get_input_embeddings().weight[: len(old_in)], old_in)
+    before = model.get_input_embeddings().weight.detach().clone()
+    resize_for_tokenizer(model, tok, init_from="▁lempus", new_token_ids=add_latent_tokens(tok).added)
+    assert torch.equal(model.get_input_embeddings().weight, before)  # second call: nothing new
+
+
+def test_resize_rejects_an_unknown_init_token():
+    tok = train_word_tokenizer([ReasoningExample("Tom is a lempus.", [], "yes")])
+    model = build_preset("micro", len(tok))
+    add_latent_tokens(tok)
+    with pytest.raises(LatentCotError, match="init_from token"):
+        resize_for_tokenizer(model, tok, init_from="▁blorpus")
