@@ -1,0 +1,72 @@
+"""The trainer's typed config: one dataclass, every field with a default and a help string.
+
+YAML (the ``train:`` section of a run config) overrides the defaults and dotted CLI keys
+(``train.lr=3e-4``) override the YAML; see :mod:`latentcot.config`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from latentcot.config import option
+from latentcot.errors import LatentCotError
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, curriculum, logging and distribution settings shared by every method."""
+
+    lr: float = option(1e-4, "peak learning rate of AdamW")
+    weight_decay: float = option(0.01, "AdamW decoupled weight decay (never applied to biases and norms)")
+    betas: list[float] = option([0.9, 0.999], "AdamW (beta1, beta2)")
+    warmup_steps: int = option(0, "optimizer steps of linear warm-up from lr/warmup_steps to lr")
+    schedule: Literal["cosine", "linear", "constant"] = option(
+        "constant", "learning-rate decay after warm-up, down to 0 at the last step"
+    )
+    batch_size: int = option(8, "examples per micro-batch on each process")
+    grad_accum: int = option(1, "micro-batches accumulated per optimizer step")
+    max_steps: int = option(0, "total optimizer steps; 0 means epochs x steps per epoch")
+    epochs: int = option(1, "passes over the training set (used when max_steps is 0)")
+    epochs_per_stage: int = option(
+        1, "curriculum: stage = min(epoch // epochs_per_stage, num_stages - 1) (Coconut)"
+    )
+    reset_optimizer_per_stage: bool = option(
+        False, "clear the AdamW moments when the curriculum stage changes (Coconut does)"
+    )
+    clip_grad: float = option(1.0, "clip the global gradient norm to this value; 0 disables")
+    bf16: bool = option(True, "bfloat16 autocast for forward passes (CUDA only; ignored on CPU)")
+    log_every: int = option(10, "optimizer steps between metric lines (metrics.jsonl, TensorBoard)")
+    save_every: int = option(0, "optimizer steps between checkpoints; 0 saves only at the end")
+    keep_last: int = option(2, "checkpoints kept in run_dir/checkpoints; 0 keeps all")
+    eval_every: int = option(0, "optimizer steps between eval_fn calls; 0 evaluates only at the end")
+    num_workers: int = option(0, "DataLoader worker processes that run the method's collate")
+    distributed: Literal["none", "ddp", "fsdp"] = option(
+        "ddp", "how to wrap the method when torchrun starts several processes (ignored on one)"
+    )
+    find_unused_parameters: bool = option(
+        False, "DDP: allow parameters without gradient in a step (e.g. a module unused in stage 0)"
+    )
+    seed: int = option(0, "seed for initialisation, data order and sampling (each rank uses seed + rank)")
+
+    def __post_init__(self) -> None:
+        positive = ("batch_size", "grad_accum", "epochs_per_stage", "log_every")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise LatentCotError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("max_steps", "warmup_steps", "save_every", "keep_last", "eval_every", "num_workers"):
+            if getattr(self, name) < 0:
+                raise LatentCotError(f"{name} must be 0 or more, got {getattr(self, name)}")
+        if self.max_steps == 0 and self.epochs < 1:
+            raise LatentCotError("set max_steps > 0 or epochs >= 1: the run has no length")
+        if self.lr <= 0:
+            raise LatentCotError(f"lr must be positive, got {self.lr}")
+        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+            raise LatentCotError(f"betas must be two numbers in [0, 1), got {self.betas}")
+        if self.clip_grad < 0:
+            raise LatentCotError(f"clip_grad must be 0 (off) or positive, got {self.clip_grad}")
+        if self.max_steps and self.warmup_steps >= self.max_steps and self.schedule != "constant":
+            raise LatentCotError(
+                f"warmup_steps ({self.warmup_steps}) must be below max_steps ({self.max_steps}) "
+                f"for the {self.schedule} schedule to decay"
+            )

@@ -1,0 +1,366 @@
+"""One training loop for every method: AdamW, warm-up + decay, accumulation, curriculum,
+DDP/FSDP under torchrun, exact resume, JSONL + TensorBoard logs.
+
+A method (see :class:`latentcot.methods.base.Method`) is an ``nn.Module`` with ``backbone``,
+``tokenizer``, ``name``, ``config``, ``collate(examples, stage)``, ``forward(batch) ->
+LossOutput`` and ``num_stages()``; the trainer needs nothing else. Launch::
+
+    latentcot train cfg.yaml                                     # one process
+    torchrun --nproc_per_node N -m latentcot.cli train cfg.yaml  # N processes (DDP or FSDP)
+
+Example::
+
+    trainer = Trainer(method, examples, TrainConfig(lr=3e-4, epochs=3), "runs/coconut")
+    metrics = trainer.fit(resume=True)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.distributed.tensor import DTensor
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from latentcot.config import to_dict
+from latentcot.errors import LatentCotError
+from latentcot.train import checkpoint as ckpt
+from latentcot.train.config import TrainConfig
+from latentcot.train.distributed import DistContext, init_distributed, seed_everything
+
+EvalFn = Callable[[nn.Module], dict[str, float]]
+
+
+def curriculum_stage(epoch: int, epochs_per_stage: int, num_stages: int) -> int:
+    """Coconut's curriculum: stage s for epochs [s·epochs_per_stage, (s+1)·epochs_per_stage)."""
+    return min(epoch // epochs_per_stage, num_stages - 1)
+
+
+def lr_factor(step: int, cfg: TrainConfig, total_steps: int) -> float:
+    """Multiplier of ``cfg.lr`` for optimizer step ``step`` (0-based): linear warm-up, then decay."""
+    if step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    if cfg.schedule == "constant":
+        return 1.0
+    progress = min(1.0, (step - cfg.warmup_steps) / max(1, total_steps - cfg.warmup_steps))
+    if cfg.schedule == "linear":
+        return 1.0 - progress
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def epoch_batches(
+    num_examples: int, epoch: int, cfg: TrainConfig, rank: int = 0, world_size: int = 1
+) -> list[list[int]]:
+    """This rank's micro-batches (example indices) for one epoch.
+
+    The order is a permutation seeded by (seed, epoch); the tail that cannot fill a whole
+    optimizer step on every rank is dropped, and rank r takes every world_size-th example
+    (as ``DistributedSampler`` does). So one optimizer step sees the same examples whatever the
+    split between batch_size, grad_accum and world_size.
+    """
+    generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
+    order = torch.randperm(num_examples, generator=generator).tolist()
+    per_step = cfg.batch_size * cfg.grad_accum * world_size
+    usable = (num_examples // per_step) * per_step
+    if usable == 0:
+        raise LatentCotError(
+            f"{num_examples} training examples are fewer than one optimizer step needs "
+            f"(batch_size {cfg.batch_size} x grad_accum {cfg.grad_accum} x {world_size} processes)"
+        )
+    shard = order[:usable][rank::world_size]
+    return [shard[i : i + cfg.batch_size] for i in range(0, len(shard), cfg.batch_size)]
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW groups: matrices decay, vectors (biases, norm scales) do not."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    return [
+        {"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
+        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+    ]
+
+
+def _rng_state() -> dict[str, Any]:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state:
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class Trainer:
+    """Trains one method on a list of examples; the whole loop is :meth:`fit`.
+
+    Args:
+        method: the method module (owns ``backbone`` and any extra trainable parts).
+        train_examples: records handed to ``method.collate`` in micro-batches.
+        cfg: the trainer config.
+        run_dir: where metrics, TensorBoard events and checkpoints go.
+        eval_fn: called as ``eval_fn(method)`` on every rank every ``cfg.eval_every`` steps and
+            at the end (method in eval mode, no grad); returns numbers to log (rank 0's are kept).
+        dist: the process context; by default :func:`init_distributed` is called.
+        run_config: the full resolved run config to record in the run folder and checkpoints
+            (defaults to ``{"method": method.config, "train": cfg}``).
+    """
+
+    def __init__(
+        self,
+        method: nn.Module,
+        train_examples: Sequence[Any],
+        cfg: TrainConfig,
+        run_dir: str | Path,
+        eval_fn: EvalFn | None = None,
+        dist: DistContext | None = None,
+        run_config: dict[str, Any] | None = None,
+    ) -> None:
+        self.method = method
+        self.examples = train_examples
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.eval_fn = eval_fn
+        self.dist = dist or init_distributed()
+        self.run_config = run_config or {"method": to_dict(method.config), "train": to_dict(cfg)}
+        world = self.dist.world_size
+        self.fsdp = world > 1 and cfg.distributed == "fsdp"
+        self.steps_per_epoch = len(epoch_batches(len(train_examples), 0, cfg, 0, world)) // cfg.grad_accum
+        self.total_steps = cfg.max_steps or cfg.epochs * self.steps_per_epoch
+        self.effective_batch_size = cfg.batch_size * cfg.grad_accum * world
+        self.step = self.epoch = self.position = 0  # position: micro-batches done in this epoch
+        self.last_metrics: dict[str, float] = {}
+
+    # --- set-up ---------------------------------------------------------------------------
+
+    def _wrap(self) -> nn.Module:
+        self.method.to(self.dist.device)
+        if self.dist.world_size == 1 or self.cfg.distributed == "none":
+            return self.method
+        if self.fsdp:
+            from torch.distributed.fsdp import fully_shard
+
+            for tensor in self.method.state_dict().values():  # FSDP does not sync the init itself
+                dist.broadcast(tensor, src=0)
+            block_names = set(self.method.backbone._no_split_modules or ())
+            for module in self.method.backbone.modules():
+                if type(module).__name__ in block_names:
+                    fully_shard(module)
+            return fully_shard(self.method)
+        device_ids = [self.dist.local_rank] if self.dist.device.type == "cuda" else None
+        return DistributedDataParallel(
+            self.method, device_ids=device_ids, find_unused_parameters=self.cfg.find_unused_parameters
+        )
+
+    def _sync_gradients(self, model: nn.Module, sync: bool) -> Any:
+        """Skip the gradient all-reduce on all but the last micro-batch of a step."""
+        if self.fsdp:
+            model.set_requires_gradient_sync(sync)  # type: ignore[operator]
+            return nullcontext()
+        if isinstance(model, DistributedDataParallel) and not sync:
+            return model.no_sync()
+        return nullcontext()
+
+    # --- checkpoints ------------------------------------------------------------------------
+
+    def _save(self, model: nn.Module) -> Path | None:
+        method_state = None
+        if self.fsdp:
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
+
+            options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+            method_state, optimizer_state = get_state_dict(model, self.optimizer, options=options)
+        else:
+            optimizer_state = self.optimizer.state_dict()
+        rng = [_rng_state()]
+        if self.dist.world_size > 1:
+            # every rank's RNG goes into the checkpoint; all_gather_object pickles in memory
+            # between the job's own processes, nothing pickled is ever written or read back
+            rng = [None] * self.dist.world_size
+            dist.all_gather_object(rng, _rng_state())
+        path = None
+        if self.dist.is_main:
+            stage = curriculum_stage(self.epoch, self.cfg.epochs_per_stage, self.method.num_stages())
+            info = {
+                "config": self.run_config,
+                "step": self.step,
+                "epoch": self.epoch,
+                "stage": stage,
+                "position": self.position,
+                "world_size": self.dist.world_size,
+                "batch_size": self.cfg.batch_size,
+                "grad_accum": self.cfg.grad_accum,
+                "num_examples": len(self.examples),
+            }
+            state = {"optimizer": optimizer_state, "scheduler": self.scheduler.state_dict(), "rng": rng}
+            path = ckpt.save_checkpoint(self.run_dir, self.method, info, state, method_state, self.cfg.keep_last)
+        self.dist.barrier()
+        return path
+
+    def _restore(self, model: nn.Module, path: Path) -> None:
+        info = ckpt.read_info(path)
+        now = {"world_size": self.dist.world_size, "batch_size": self.cfg.batch_size,
+               "grad_accum": self.cfg.grad_accum, "num_examples": len(self.examples)}
+        for key, value in now.items():
+            if info[key] != value:
+                raise LatentCotError(
+                    f"{path}: cannot resume exactly with {key}={value}; the checkpoint used {info[key]}"
+                )
+        state = ckpt.load_trainer_state(path)
+        if self.fsdp:
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
+
+            options = StateDictOptions(full_state_dict=True, strict=False)
+            set_state_dict(model, self.optimizer, model_state_dict=ckpt.read_method_state(path),
+                           optim_state_dict=state["optimizer"], options=options)
+        else:
+            ckpt.load_checkpoint(path, self.method)
+            self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        _set_rng_state(state["rng"][self.dist.rank])
+        self.step, self.epoch, self.position = info["step"], info["epoch"], info["position"]
+
+    # --- logging ----------------------------------------------------------------------------
+
+    def _log(self, row: dict[str, Any]) -> None:
+        if not self.dist.is_main:
+            return
+        with open(self.run_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(row) + "\n")
+        for key, value in row.items():
+            if key != "step":
+                self.writer.add_scalar(key, value, row["step"])
+
+    def _evaluate(self) -> None:
+        self.method.eval()
+        with torch.no_grad():
+            results = self.eval_fn(self.method)  # type: ignore[misc]
+        self.method.train()
+        row = {"step": self.step, **{f"eval/{k}": float(v) for k, v in results.items()}}
+        self._log(row)
+        self.last_metrics.update(row)
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    def fit(self, resume: bool = False) -> dict[str, Any]:
+        """Train to ``total_steps``; with ``resume`` continue exactly from the latest checkpoint.
+
+        Returns:
+            The last logged training metrics and evaluation results, plus the final step,
+            epoch and checkpoint path.
+        """
+        cfg, ctx, method = self.cfg, self.dist, self.method
+        model = self._wrap()
+        method.train()
+        self.optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=tuple(cfg.betas))
+        schedule = partial(lr_factor, cfg=cfg, total_steps=self.total_steps)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, schedule)
+        latest = ckpt.latest_checkpoint(self.run_dir) if resume else None
+        if latest is not None:
+            self._restore(model, latest)
+        else:
+            seed_everything(cfg.seed + ctx.rank)
+        if ctx.is_main:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            meta = {"method": method.name, "config": self.run_config}
+            (self.run_dir / "config.json").write_text(json.dumps(meta, indent=2))
+            self.writer = SummaryWriter(self.run_dir / "tb", purge_step=self.step if latest else None)
+            print(json.dumps(meta, indent=2))
+            print(f"{'resuming from ' + str(latest) if latest else 'starting'}: {self.total_steps} steps, "
+                  f"{self.steps_per_epoch} per epoch, effective batch size {self.effective_batch_size} "
+                  f"= {cfg.batch_size} x {cfg.grad_accum} accumulation x {ctx.world_size} processes")
+        bar = tqdm(total=self.total_steps, initial=self.step, disable=not ctx.is_main, dynamic_ncols=True)
+        autocast = partial(torch.autocast, ctx.device.type, torch.bfloat16, cfg.bf16 and ctx.device.type == "cuda")
+        loss_sum, log_sums, log_steps, log_start = torch.zeros((), device=ctx.device), {}, 0, time.perf_counter()
+        checkpoint = None
+
+        while self.step < self.total_steps:
+            num_stages = method.num_stages()
+            stage = curriculum_stage(self.epoch, cfg.epochs_per_stage, num_stages)
+            if (cfg.reset_optimizer_per_stage and self.position == 0 and self.epoch > 0
+                    and stage != curriculum_stage(self.epoch - 1, cfg.epochs_per_stage, num_stages)):
+                self.optimizer.state.clear()  # fresh AdamW moments for the new stage (Coconut)
+            batches = epoch_batches(len(self.examples), self.epoch, cfg, ctx.rank, ctx.world_size)
+            batches = batches[: self.steps_per_epoch * cfg.grad_accum]
+            loader = DataLoader(
+                self.examples,  # type: ignore[arg-type]
+                batch_sampler=batches[self.position :],
+                collate_fn=partial(method.collate, stage=stage),
+                num_workers=cfg.num_workers,
+                # own generator: creating the iterator must not draw from the global RNG
+                generator=torch.Generator().manual_seed(cfg.seed + self.epoch),
+            )
+            micro_batches = iter(loader)
+            while True:
+                for i in range(cfg.grad_accum):
+                    batch = {k: v.to(ctx.device) if isinstance(v, torch.Tensor) else v
+                             for k, v in next(micro_batches).items()}
+                    with self._sync_gradients(model, i == cfg.grad_accum - 1), autocast():
+                        out = model(batch)
+                    (out.loss / cfg.grad_accum).backward()
+                    loss_sum += out.loss.detach() / cfg.grad_accum
+                    for key, value in out.logs.items():
+                        log_sums[key] = log_sums.get(key, 0.0) + float(value) / cfg.grad_accum
+                grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad or math.inf)
+                lr = self.scheduler.get_last_lr()[0]
+                self.optimizer.step()
+                self.scheduler.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                self.step += 1
+                self.position += cfg.grad_accum
+                if self.position == len(batches):
+                    self.epoch, self.position = self.epoch + 1, 0
+                log_steps += 1
+                bar.update(1)
+                last = self.step == self.total_steps
+
+                if self.step % cfg.log_every == 0 or last:
+                    if ctx.world_size > 1:
+                        dist.all_reduce(loss_sum)
+                        loss_sum /= ctx.world_size
+                    elapsed = time.perf_counter() - log_start
+                    row = {
+                        "step": self.step, "epoch": self.epoch, "stage": stage,
+                        "loss": loss_sum.item() / log_steps, "lr": lr,
+                        "grad_norm": float(grad_norm.full_tensor() if isinstance(grad_norm, DTensor) else grad_norm),
+                        "examples_per_s": log_steps * self.effective_batch_size / elapsed,
+                        **{k: v / log_steps for k, v in log_sums.items()},
+                    }
+                    self._log(row)
+                    self.last_metrics.update(row)
+                    bar.set_postfix(loss=f"{row['loss']:.4f}", lr=f"{lr:.2e}", ex_s=f"{row['examples_per_s']:.1f}")
+                    loss_sum.zero_()
+                    log_sums, log_steps, log_start = {}, 0, time.perf_counter()
+                if self.eval_fn is not None and ((cfg.eval_every and self.step % cfg.eval_every == 0) or last):
+                    self._evaluate()
+                if (cfg.save_every and self.step % cfg.save_every == 0) or last:
+                    checkpoint = self._save(model)
+                if last or self.position == 0:
+                    break
+
+        bar.close()
+        if ctx.is_main:
+            self.writer.close()
+        return {**self.last_metrics, "step": self.step, "epoch": self.epoch,
+                "effective_batch_size": self.effective_batch_size,
+                "checkpoint": str(checkpoint or ckpt.latest_checkpoint(self.run_dir))}

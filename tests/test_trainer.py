@@ -1,0 +1,252 @@
+"""The trainer on a stand-in method (a micro GPT-2 counting task): loss falls, accumulation
+invariance, exact no-pickle checkpoints, exact resume, pruning, atomic writes, curriculum."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from tokenizers import Tokenizer
+from tokenizers.models import WordLevel
+from torch import nn
+from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+from latentcot.config import from_dict
+from latentcot.errors import LatentCotError
+from latentcot.methods.base import LossOutput
+from latentcot.train import checkpoint as ckpt
+from latentcot.train.config import TrainConfig
+from latentcot.train.trainer import Trainer, curriculum_stage, lr_factor
+
+VOCAB = 24
+torch.set_num_threads(1)
+
+
+@dataclass
+class TinyConfig:
+    stages: int = 1
+    dropout: float = 0.0
+
+
+class TinyMethod(nn.Module):
+    """Implements the method protocol over integer token lists: next-token loss of a micro
+    GPT-2, a learned output bias outside the backbone and an auxiliary step decoder."""
+
+    name = "tiny"
+
+    def __init__(self, config: TinyConfig | None = None, seed: int = 0) -> None:
+        super().__init__()
+        self.config = config or TinyConfig()
+        torch.manual_seed(seed)
+        p = self.config.dropout
+        gpt = GPT2Config(n_layer=2, n_embd=64, n_head=2, vocab_size=VOCAB, n_positions=16,
+                         resid_pdrop=p, embd_pdrop=p, attn_pdrop=p, bos_token_id=0, eos_token_id=0)
+        self.backbone = GPT2LMHeadModel(gpt)
+        self.output_bias = nn.Parameter(torch.zeros(VOCAB))
+        self.step_decoder = nn.Linear(64, VOCAB)
+        vocab = {str(i): i for i in range(VOCAB)}
+        self.tokenizer = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(WordLevel(vocab, unk_token="0")))
+        self.seen: list[tuple[int, ...]] = []  # every example collated, in order
+        self.stages_seen: list[int] = []
+        self.crash_at_call: int | None = None
+        self.calls = 0
+
+    def collate(self, examples, stage=0):
+        self.seen += [tuple(e) for e in examples]
+        self.stages_seen.append(stage)
+        return {"input_ids": torch.tensor(examples)}
+
+    def forward(self, batch):
+        self.calls += 1
+        if self.calls == self.crash_at_call:
+            raise RuntimeError("simulated crash")
+        ids = batch["input_ids"]
+        out = self.backbone(input_ids=ids, output_hidden_states=True)
+        logits = out.logits[:, :-1] + self.output_bias
+        lm = F.cross_entropy(logits.reshape(-1, VOCAB), ids[:, 1:].reshape(-1))
+        aux = F.cross_entropy(self.step_decoder(out.hidden_states[-1][:, :-1]).reshape(-1, VOCAB),
+                              ids[:, 1:].reshape(-1))
+        return LossOutput(lm + 0.1 * aux, {"lm_loss": lm.item()})
+
+    def num_stages(self):
+        return self.config.stages
+
+
+def counting_examples(n: int = 40, length: int = 8) -> list[list[int]]:
+    """Sequences that count up from a start token: the next token is always learnable."""
+    return [[(i + j) % VOCAB for j in range(length)] for i in range(n)]
+
+
+def make_cfg(**kw) -> TrainConfig:
+    base = dict(lr=3e-3, batch_size=4, log_every=1, bf16=False, keep_last=0, seed=0)
+    return TrainConfig(**{**base, **kw})
+
+
+def weights(method: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in method.state_dict().items()}
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_loss_falls_and_run_folder_is_complete(tmp_path):
+    method = TinyMethod()
+    result = Trainer(method, counting_examples(), make_cfg(epochs=6), tmp_path).fit()
+    rows = [r for r in read_metrics(tmp_path) if "loss" in r]
+    assert rows[-1]["loss"] < 0.5 * rows[0]["loss"]
+    assert result["step"] == 60 and result["effective_batch_size"] == 4
+    assert "lm_loss" in rows[0] and rows[0]["lr"] == pytest.approx(3e-3)
+    assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
+    assert json.loads((tmp_path / "config.json").read_text())["method"] == "tiny"
+    assert ckpt.latest_checkpoint(tmp_path).name == "step-000060"
+
+
+def test_grad_accumulation_4x1_equals_1x4(tmp_path):
+    runs = {}
+    for batch_size, accum in [(4, 1), (1, 4)]:
+        method = TinyMethod()
+        cfg = make_cfg(batch_size=batch_size, grad_accum=accum, max_steps=6, clip_grad=0.0)
+        Trainer(method, counting_examples(), cfg, tmp_path / f"b{batch_size}").fit()
+        runs[batch_size] = weights(method)
+    for key, value in runs[4].items():
+        if key.endswith("attn.c_attn.bias"):
+            # the key bias has an exactly zero gradient (softmax ignores a shift shared by all
+            # keys), so Adam turns round-off into full-size steps there: compare q and v only
+            keep = torch.ones_like(value, dtype=torch.bool)
+            keep[64:128] = False
+            value, runs[1][key] = value[keep], runs[1][key][keep]
+        torch.testing.assert_close(runs[1][key], value, atol=2e-5, rtol=1e-4, msg=key)
+    assert not torch.equal(runs[4]["output_bias"], torch.zeros(VOCAB))  # training moved it
+
+
+def test_checkpoint_round_trip_is_exact_and_never_unpickles(tmp_path, monkeypatch):
+    method = TinyMethod()
+    trainer = Trainer(method, counting_examples(), make_cfg(max_steps=3), tmp_path)
+    trainer.fit()
+    path = ckpt.latest_checkpoint(tmp_path)
+    files = {p.name for p in path.iterdir()}
+    assert {"model.safetensors", "config.json", "tokenizer.json", "method.safetensors",
+            "step_decoder.safetensors", "latentcot.json", "trainer_state.json",
+            "trainer_state.safetensors"} <= files
+    assert not [f for f in files if f.endswith((".bin", ".pt", ".pkl", ".pth"))]
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("pickle-based loading was used")
+
+    monkeypatch.setattr(torch, "load", refuse)
+    monkeypatch.setattr("pickle.load", refuse)
+    monkeypatch.setattr("pickle.loads", refuse)
+    fresh = TinyMethod(seed=1)
+    info = ckpt.load_checkpoint(path, fresh)
+    assert info["method"] == "tiny" and info["step"] == 3 and info["config"]["train"]["max_steps"] == 3
+    for key, value in weights(method).items():
+        assert torch.equal(fresh.state_dict()[key], value), key
+    state = ckpt.load_trainer_state(path)
+    saved = trainer.optimizer.state_dict()
+    assert state["optimizer"]["param_groups"] == saved["param_groups"]
+    for index, moments in saved["state"].items():
+        for name, tensor in moments.items():
+            assert torch.equal(state["optimizer"]["state"][index][name], tensor)
+    assert state["scheduler"] == trainer.scheduler.state_dict()
+    # the step decoder is optional at load time (users drop it for inference)
+    (path / "step_decoder.safetensors").unlink()
+    ckpt.load_checkpoint(path, TinyMethod(seed=2))
+    with pytest.raises(LatentCotError, match="not a latentcot checkpoint"):
+        ckpt.load_checkpoint(tmp_path, fresh)
+
+
+@pytest.mark.parametrize("crash_in_step", [8, 12])  # resume mid-epoch / at a stage boundary
+def test_interrupted_run_resumes_to_identical_weights(tmp_path, crash_in_step):
+    # dropout on, warm-up + cosine, a curriculum with optimizer reset: everything must resume
+    cfg = make_cfg(batch_size=2, grad_accum=2, max_steps=16, save_every=5, warmup_steps=3,
+                   schedule="cosine", reset_optimizer_per_stage=True)
+    config = TinyConfig(stages=2, dropout=0.1)
+    reference = TinyMethod(config)
+    Trainer(reference, counting_examples(), cfg, tmp_path / "reference").fit()
+
+    crashed = TinyMethod(config)
+    crashed.crash_at_call = (crash_in_step - 1) * cfg.grad_accum + 2  # second micro-batch
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        Trainer(crashed, counting_examples(), cfg, tmp_path / "run").fit()
+    assert ckpt.latest_checkpoint(tmp_path / "run").name == f"step-{(crash_in_step // 5) * 5:06d}"
+
+    torch.manual_seed(1234)  # a new process: nothing carried over but the checkpoint
+    resumed = TinyMethod(config, seed=7)
+    result = Trainer(resumed, counting_examples(), cfg, tmp_path / "run").fit(resume=True)
+    assert result["step"] == 16
+    for key, value in weights(reference).items():
+        assert torch.equal(resumed.state_dict()[key], value), key
+    # the resumed run saw exactly the examples the reference saw after the checkpoint
+    assert resumed.seen == reference.seen[-len(resumed.seen):]
+
+
+def test_keep_last_prunes_old_checkpoints(tmp_path):
+    cfg = make_cfg(max_steps=5, save_every=1, keep_last=2)
+    Trainer(TinyMethod(), counting_examples(), cfg, tmp_path).fit()
+    assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == ["step-000004", "step-000005"]
+
+
+def test_failed_write_leaves_previous_checkpoint_intact(tmp_path, monkeypatch):
+    method = TinyMethod()
+    first = ckpt.save_checkpoint(tmp_path, method, {"step": 1}, {"x": torch.ones(2)})
+    before = weights(method)
+    with torch.no_grad():
+        method.output_bias.add_(1.0)
+    calls = []
+
+    def failing_save_file(tensors, filename, *args, **kwargs):
+        calls.append(filename)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(ckpt, "save_file", failing_save_file)
+    with pytest.raises(OSError, match="disk full"):
+        ckpt.save_checkpoint(tmp_path, method, {"step": 2}, {"x": torch.ones(2)}, keep_last=1)
+    assert calls  # the failure happened mid-write, after the backbone was written
+    assert ckpt.list_checkpoints(tmp_path) == [first]
+    assert not list((tmp_path / ckpt.CHECKPOINTS).glob(".tmp-*"))
+    # a process killed mid-write leaves a temporary folder: it is never taken for a checkpoint
+    (tmp_path / ckpt.CHECKPOINTS / ".tmp-step-000003-99").mkdir()
+    assert ckpt.latest_checkpoint(tmp_path) == first
+    restored = TinyMethod(seed=3)
+    ckpt.load_checkpoint(first, restored)
+    for key, value in before.items():
+        assert torch.equal(restored.state_dict()[key], value), key
+
+
+def test_curriculum_stage_advances_and_optimizer_resets(tmp_path):
+    for reset in (True, False):
+        method = TinyMethod(TinyConfig(stages=3))
+        cfg = make_cfg(epochs=5, epochs_per_stage=2, reset_optimizer_per_stage=reset)
+        trainer = Trainer(method, counting_examples(), cfg, tmp_path / str(reset))
+        trainer.fit()
+        per_epoch = trainer.steps_per_epoch
+        assert method.stages_seen == [0] * 2 * per_epoch + [1] * 2 * per_epoch + [2] * per_epoch
+        adam_steps = {float(s["step"]) for s in trainer.optimizer.state.values()}
+        # with reset, the moments only count the steps since stage 2 began (epoch 4)
+        assert adam_steps == {float(per_epoch if reset else 5 * per_epoch)}
+    assert [curriculum_stage(e, 2, 3) for e in range(7)] == [0, 0, 1, 1, 2, 2, 2]
+
+
+def test_learning_rate_schedules():
+    cfg = make_cfg(warmup_steps=4, schedule="cosine", max_steps=14)
+    assert [lr_factor(s, cfg, 14) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    assert lr_factor(9, cfg, 14) == pytest.approx(0.5)
+    assert lr_factor(14, cfg, 14) == pytest.approx(0.0)
+    linear = make_cfg(schedule="linear", max_steps=10)
+    assert lr_factor(5, linear, 10) == pytest.approx(0.5)
+
+
+def test_config_rules_and_too_small_data(tmp_path):
+    with pytest.raises(LatentCotError, match="batch_size"):
+        TrainConfig(batch_size=0)
+    with pytest.raises(LatentCotError, match="warmup_steps"):
+        TrainConfig(max_steps=10, warmup_steps=10, schedule="cosine")
+    with pytest.raises(LatentCotError, match="unknown key 'learning_rate'"):
+        from_dict(TrainConfig, {"learning_rate": 1e-3})
+    with pytest.raises(LatentCotError, match="fewer than one optimizer step"):
+        Trainer(TinyMethod(), counting_examples(3), make_cfg(batch_size=4), tmp_path)
