@@ -174,7 +174,8 @@ def _write(
 
 
 def _cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k: v.detach().cpu().contiguous() for k, v in state.items()}
+    # a copy, so extra modules that alias each other (tied heads) can share one file
+    return {k: v.detach().cpu().clone() for k, v in state.items()}
 
 
 # --- load -----------------------------------------------------------------------------------
