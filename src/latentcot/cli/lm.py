@@ -1,0 +1,110 @@
+"""`latentcot train | eval | generate | demo`: thin wrappers over the language-model recipe."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from latentcot.config import describe, load_config
+
+
+def _train(args: argparse.Namespace) -> int:
+    from latentcot.train.recipe import RunConfig, main, summary_json
+
+    cfg = load_config(RunConfig, args.config, args.overrides)
+    if args.dry_run:
+        from latentcot.config import to_dict
+
+        print(json.dumps(to_dict(cfg), indent=2))
+        return 0
+    print(summary_json(main(cfg, resume=args.resume)))
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from latentcot.data.formats import read_examples
+    from latentcot.eval.evaluate import evaluate, format_table, write_result
+    from latentcot.train.recipe import load_trained
+
+    method, cfg = load_trained(args.checkpoint)
+    examples = read_examples(args.data)
+    if args.n:
+        examples = examples[: args.n]
+    options = {"n_latents": args.n_latents} if args.n_latents is not None else {}
+    result = evaluate(method, examples, args.task or cfg.data.task, args.batch_size, args.max_new_tokens, **options)
+    print(format_table([result]))
+    if args.out:
+        write_result(result, args.out)
+        print(f"wrote {args.out}")
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from latentcot.latent.diagnostics import nearest_tokens
+    from latentcot.train.recipe import load_trained
+
+    method, _ = load_trained(args.checkpoint)
+    options = {"n_latents": args.n_latents} if args.n_latents is not None else {}
+    out = method.reason([args.question], max_new_tokens=args.max_new_tokens, **options)
+    print(f"answer: {out.answers[0]}")
+    print(f"text:   {out.texts[0]}")
+    if out.latents is not None and out.latents.shape[1]:
+        for i, words in enumerate(nearest_tokens(method.backbone, method.tokenizer, out.latents[0], k=args.top_k)):
+            print(f"latent {i}: " + "  ".join(f"{w} ({p:.2f})" for w, p in words))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from latentcot.demo import run_demo
+
+    run_demo(out_dir=Path(args.out), quick=args.quick)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from latentcot.train.recipe import RunConfig
+
+    keys = "\n".join(f"  {k} (default {d}): {h}" for k, d, h in describe(RunConfig))
+    p = sub.add_parser(
+        "train",
+        help="train a language-model method from a YAML recipe",
+        description="Train a method (nocot, cot, pause, coconut, ...) and evaluate it on held-out data. "
+        "Same command on one process or under `torchrun --nproc_per_node N -m latentcot.cli train ...`.",
+        epilog="config keys (override with key=value):\n" + keys,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("config", nargs="?", help="YAML recipe (see configs/); defaults when omitted")
+    p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.lr=3e-4 method.c_thought=2")
+    p.add_argument("--resume", action="store_true", help="continue exactly from the run folder's latest checkpoint")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    p.set_defaults(handler=_train)
+
+    p = sub.add_parser("eval", help="evaluate a checkpoint on a data file (accuracy and efficiency)")
+    p.add_argument("checkpoint", help="checkpoint folder or run folder (its latest checkpoint)")
+    p.add_argument("--data", required=True, help="records to evaluate (.json, .jsonl or iCoT .txt)")
+    p.add_argument("--task", help="answer rule (prosqa, prontoqa, multiplication, gsm8k); default: the run's task")
+    p.add_argument("--n", type=int, default=0, help="evaluate only the first N records")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--max-new-tokens", type=int, default=64)
+    p.add_argument("--n-latents", type=int, help="continuous thoughts at inference (latent methods)")
+    p.add_argument("--out", help="write the summary and predictions as JSON here")
+    p.set_defaults(handler=_eval)
+
+    p = sub.add_parser("generate", help="answer one question; show each latent's nearest tokens")
+    p.add_argument("checkpoint", help="checkpoint folder or run folder")
+    p.add_argument("question")
+    p.add_argument("--n-latents", type=int, help="continuous thoughts at inference (latent methods)")
+    p.add_argument("--max-new-tokens", type=int, default=64)
+    p.add_argument("--top-k", type=int, default=5, help="nearest vocabulary tokens shown per latent")
+    p.set_defaults(handler=_generate)
+
+    p = sub.add_parser(
+        "demo",
+        help="the main job: train tiny nocot/cot/coconut models on CPU and compare them",
+        description="Trains tiny nocot, cot and coconut models from scratch on generated data, evaluates "
+        "each on held-out data (a real validation file when ../shared/data has one) and prints one table.",
+    )
+    p.add_argument("--out", default="runs/demo", help="folder for the demo's runs and checkpoints")
+    p.add_argument("--quick", action="store_true", help="a much smaller run (seconds), for smoke tests")
+    p.set_defaults(handler=_demo)

@@ -1,0 +1,196 @@
+"""The language-model recipe: data -> tokenizer -> backbone -> method -> train -> evaluate.
+
+``latentcot train CONFIG [key=value ...]`` calls :func:`main`; so can a Python user. Launch on one
+process or many with the same command::
+
+    latentcot train configs/coconut_prosqa.yaml train.lr=3e-4
+    torchrun --nproc_per_node 4 -m latentcot.cli train configs/coconut_prosqa.yaml
+
+A run folder describes itself: ``config.yaml`` (the resolved config), ``metrics.jsonl``,
+``tb/`` (TensorBoard), ``checkpoints/step-*/`` (Hugging Face folders + latentcot JSON) and
+``eval.json``; :func:`load_trained` rebuilds the method from a checkpoint folder alone.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from latentcot.config import from_dict, option, save_config, to_dict
+from latentcot.data.formats import read_examples
+from latentcot.data.generators import GENERATORS, generate
+from latentcot.data.paths import data_dir
+from latentcot.data.record import ReasoningExample
+from latentcot.data.tokenizer import load_tokenizer, train_word_tokenizer
+from latentcot.errors import LatentCotError
+from latentcot.eval.evaluate import EvalResult, evaluate, format_table, write_result
+from latentcot.methods import build_method, method_config
+from latentcot.methods.base import Method
+from latentcot.models import load_backbone
+from latentcot.models.presets import PRESETS
+from latentcot.train import checkpoint as ckpt
+from latentcot.train.config import TrainConfig
+from latentcot.train.distributed import init_distributed
+from latentcot.train.trainer import Trainer
+
+
+@dataclass
+class DataConfig:
+    task: str = option("prosqa", "task family: generator name and answer rule (multiplication, prosqa, prontoqa, arithmetic)")
+    train_file: str = option("", "read training records from this file instead of generating them")
+    train_size: int = option(20000, "records generated for training (seeded by the run seed)")
+    generator: dict[str, Any] = option({}, "generator options, e.g. {digits: 4} for multiplication")
+    eval_file: str = option("", "held-out file (absolute, or relative to the data dir); '' generates one")
+    eval_size: int = option(500, "records evaluated (generated ones, or the first of eval_file); 0 = all")
+    data_dir: str = option("", "data directory ('' = $LATENTCOT_DATA_DIR or ../shared/data)")
+
+    def __post_init__(self) -> None:
+        if not self.train_file and self.task not in GENERATORS:
+            raise LatentCotError(f"task '{self.task}': no generator (valid: {', '.join(GENERATORS)}); set data.train_file")
+        if self.train_size < 1 or self.eval_size < 0:
+            raise LatentCotError("train_size must be >= 1 and eval_size >= 0")
+
+
+@dataclass
+class ModelConfig:
+    name_or_path: str = option("tiny", f"a preset ({', '.join(PRESETS)}) or a Hugging Face model name/folder")
+    tokenizer: str = option("", "tokenizer name/folder; '' = word-level trained on the data for presets, the model's own otherwise")
+    dropout: float = option(0.0, "dropout for presets built from scratch")
+    max_positions: int = option(1024, "longest sequence for presets")
+
+
+@dataclass
+class EvalConfig:
+    batch_size: int = option(64, "questions per generation batch")
+    max_new_tokens: int = option(64, "generation budget per question")
+    n_latents: int = option(-1, "continuous thoughts at inference (-1 = the method's default)")
+
+
+@dataclass
+class RunConfig:
+    """A whole language-model run; YAML sections map to these fields."""
+
+    out_dir: str = option("runs/default", "run folder (checkpoints, metrics, eval results)")
+    seed: int = option(0, "one seed for data generation, initialisation, data order and sampling")
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    method: dict[str, Any] = option({"name": "coconut"}, "method name and its options, e.g. {name: coconut, c_thought: 2}")
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def __post_init__(self) -> None:
+        self.method_options()  # fail at load time on a bad method section
+        self.train.seed = self.seed
+
+    def method_options(self) -> Any:
+        """The typed config of the chosen method."""
+        options = dict(self.method)
+        name = options.pop("name", None)
+        if not isinstance(name, str):
+            raise LatentCotError("method: needs 'name' (e.g. method: {name: coconut})")
+        return method_config(name, options, where="method")
+
+
+def load_examples(cfg: DataConfig, seed: int) -> tuple[list[ReasoningExample], list[ReasoningExample], str]:
+    """Training and held-out records, and where the held-out ones came from."""
+    if cfg.train_file:
+        train = read_examples(cfg.train_file)
+    else:
+        train = generate(cfg.task, cfg.train_size, seed, **cfg.generator)
+    if cfg.eval_file:
+        path = Path(cfg.eval_file)
+        if not path.is_absolute():
+            root = data_dir(cfg.data_dir or None)
+            if root is None:
+                raise LatentCotError(f"data.eval_file '{cfg.eval_file}': no data directory found; set $LATENTCOT_DATA_DIR")
+            path = root / path
+        held_out = read_examples(path)
+        source = str(path)
+    else:
+        seen = {ex.question for ex in train}
+        held_out = [ex for ex in generate(cfg.task, cfg.eval_size or 500, seed + 1, **cfg.generator) if ex.question not in seen]
+        source = f"generated ({cfg.task}, seed {seed + 1}, not in the training set)"
+    if cfg.eval_size:
+        held_out = held_out[: cfg.eval_size]
+    return train, held_out, source
+
+
+def build(cfg: RunConfig, train: list[ReasoningExample], held_out: list[ReasoningExample]) -> Method:
+    """Tokenizer, backbone and method for a fresh run."""
+    options = dict(cfg.method)
+    name = options.pop("name")
+    scratch = cfg.model.name_or_path in PRESETS
+    if cfg.model.tokenizer:
+        tokenizer = load_tokenizer(cfg.model.tokenizer)
+    elif scratch:
+        # the vocabulary covers the held-out words too: with nonsense-word tasks an unseen word
+        # must still be a token the model can copy (its embedding stays as initialised)
+        tokenizer = train_word_tokenizer([*train, *held_out])
+    else:
+        tokenizer = load_tokenizer(cfg.model.name_or_path)
+    method_cfg = method_config(name, options, where="method")
+    if scratch:  # the method adds its special tokens and grows the embeddings (cheap at this size)
+        backbone = load_backbone(cfg.model.name_or_path, len(tokenizer), dropout=cfg.model.dropout, max_positions=cfg.model.max_positions)
+    else:
+        backbone = load_backbone(cfg.model.name_or_path)
+    return build_method(name, method_cfg, backbone, tokenizer)
+
+
+def load_trained(path: str | Path) -> tuple[Method, RunConfig]:
+    """Rebuild a trained method from a checkpoint folder (or a run folder: its latest checkpoint).
+
+    Only safetensors and JSON are read; nothing is unpickled.
+    """
+    path = Path(path)
+    if (path / "checkpoints").is_dir():
+        latest = ckpt.latest_checkpoint(path)
+        if latest is None:
+            raise LatentCotError(f"{path}: run folder has no checkpoint yet")
+        path = latest
+    if not (path / "latentcot.json").is_file():
+        raise LatentCotError(f"{path}: not a latentcot checkpoint (no latentcot.json)")
+    info = ckpt.read_info(path)
+    cfg = from_dict(RunConfig, info["config"], where=f"{path}/latentcot.json: config")
+    options = dict(cfg.method)
+    name = options.pop("name")
+    tokenizer = load_tokenizer(path)
+    backbone = load_backbone(path)
+    method = build_method(name, method_config(name, options, where="method"), backbone, tokenizer)
+    ckpt.load_checkpoint(path, method)
+    method.eval()
+    return method, cfg
+
+
+def evaluate_run(method: Method, cfg: RunConfig, held_out: list[ReasoningExample]) -> EvalResult:
+    options = {"n_latents": cfg.eval.n_latents} if cfg.eval.n_latents >= 0 and method.name not in ("nocot", "cot") else {}
+    return evaluate(method, held_out, cfg.data.task, cfg.eval.batch_size, cfg.eval.max_new_tokens, **options)
+
+
+def main(cfg: RunConfig, resume: bool = False) -> dict[str, Any]:
+    """Train the configured method and evaluate it on the held-out set.
+
+    Returns:
+        ``{"train": final training metrics, "eval": evaluation summary, "checkpoint": path}``.
+    """
+    ctx = init_distributed(cfg.seed)
+    out = Path(cfg.out_dir)
+    train, held_out, source = load_examples(cfg.data, cfg.seed)
+    method = build(cfg, train, held_out)
+    if ctx.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out / "config.yaml")
+        print(f"[latentcot] {method.name}: {len(train)} training records, {len(held_out)} held-out from {source}")
+    trainer = Trainer(method, train, cfg.train, out, dist=ctx, run_config=to_dict(cfg))
+    metrics = trainer.fit(resume=resume)
+    result = evaluate_run(method, cfg, held_out)
+    if ctx.is_main:
+        write_result(result, out / "eval.json")
+        print(format_table([result]))
+    ctx.close()
+    return {"train": metrics, "eval": result.summary(), "eval_source": source, "checkpoint": metrics.get("checkpoint")}
+
+
+def summary_json(results: dict[str, Any]) -> str:
+    return json.dumps(results, indent=2, default=str)
