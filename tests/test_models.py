@@ -8,6 +8,8 @@ from latentcot.data.tokenizer import add_latent_tokens, train_word_tokenizer
 from latentcot.errors import LatentCotError
 from latentcot.models import PRESETS, build_causal_lm, build_preset, load_backbone, resize_for_tokenizer
 
+torch.set_num_threads(1)  # tiny models: one thread is fastest on a shared 2-core machine
+
 
 @pytest.mark.parametrize(
     "name,layers,width", [("micro", 2, 64), ("micro-llama", 2, 64), ("tiny", 4, 256), ("tiny-llama", 4, 256)]

@@ -133,6 +133,7 @@ def add_latent_tokens(tokenizer: PreTrainedTokenizerBase, names: str = "default"
     vocab = tokenizer.get_vocab()
     missing = [t for t in wanted if t not in vocab]
     tokenizer.add_tokens([AddedToken(t, special=True, normalized=False) for t in missing], special_tokens=True)
-    ids = tokenizer.convert_tokens_to_ids(wanted)
-    bot, latent, eot, pause = ids
-    return LatentTokens(bot, latent, eot, pause, added=tuple(tokenizer.convert_tokens_to_ids(missing)))
+    vocab = tokenizer.get_vocab()
+    bot, latent, eot, pause = (vocab[t] for t in wanted)
+    added = tuple(vocab[t] for t in missing)
+    return LatentTokens(bot, latent, eot, pause, added=added)

@@ -29,6 +29,7 @@ class Generation:
         tokens: (batch, steps) generated ids; after a row's eos, eos again.
         num_tokens: (batch,) tokens each row wrote, its eos included when it stopped.
         num_forward_passes: backbone calls made (one per step after the first token).
+        eos_token_id: the stop token (``rows()`` strips it).
     """
 
     tokens: torch.Tensor

@@ -124,7 +124,7 @@ def complete(
     Returns:
         A :class:`ReasonOutput`; forward passes count the prompt passes and the decode steps.
     """
-    device = backbone.get_input_embeddings().weight.device
+    device = backbone.device
     batch = pad_rows(prompts, tokenizer.pad_token_id, device)
     ids = batch["input_ids"]
     latent_mask = ids == latent_id if latent_id is not None else torch.zeros_like(ids, dtype=torch.bool)

@@ -64,7 +64,7 @@ def resize_for_tokenizer(
             :attr:`latentcot.data.tokenizer.LatentTokens.added` when the model's vocabulary was
             already larger than the tokenizer's.
     """
-    old = model.get_input_embeddings().weight.shape[0]
+    old = int(model.get_input_embeddings().weight.shape[0])  # type: ignore[index]
     if len(tokenizer) > old:
         model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
     ids = list(range(old, len(tokenizer))) if new_token_ids is None else list(new_token_ids)
@@ -74,4 +74,4 @@ def resize_for_tokenizer(
     if source is None or source == tokenizer.unk_token_id and init_from != tokenizer.unk_token:
         raise LatentCotError(f"init_from token '{init_from}': not in the tokenizer's vocabulary")
     for layer in (model.get_input_embeddings(), model.get_output_embeddings()):
-        layer.weight[ids] = layer.weight[source].clone()
+        layer.weight[ids] = layer.weight[source].clone()  # type: ignore[index,operator]

@@ -1,0 +1,172 @@
+"""The contract every language-model method passes (STYLE 11), and Coconut's curriculum."""
+
+import random
+
+import pytest
+import torch
+
+from latentcot.config import from_dict, to_dict
+from latentcot.data.record import ReasoningExample
+from latentcot.data.tokenizer import train_word_tokenizer
+from latentcot.errors import LatentCotError
+from latentcot.methods import METHODS, build_method, method_config
+from latentcot.methods.sequences import ANSWER_SEPARATOR, extract_answer
+from latentcot.models import build_preset
+
+torch.set_num_threads(1)  # tiny models: one thread is fastest on a shared 2-core machine
+
+WORDS = ["lempus", "zumpus", "wumpus", "yumpus", "gorpus", "numpus", "rompus", "tumpus"]
+NAMES = ["Tom", "Sally", "Max", "Rex"]
+
+
+def _task(n: int = 8, seed: int = 0) -> list[ReasoningExample]:
+    """ProsQA-like chains: a name, two hops, and which of two concepts it belongs to."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        a, b, c, d = rng.sample(WORDS, 4)
+        name = NAMES[i % len(NAMES)]
+        steps = [f"{name} is a {a}.", f"Every {a} is a {b}.", f"Every {b} is a {c}."]
+        out.append(ReasoningExample(f"Is {name} a {c} or {d}?", steps, f"{name} is a {c}."))
+    return out
+
+
+# small options so the tiny task exercises every code path (Coconut stage 1 keeps latents)
+OPTIONS = {
+    "nocot": {},
+    "cot": {"max_steps": 2},
+    "pause": {"num_pause": 2},
+    "coconut": {"c_thought": 2, "max_latent_stage": 2, "epochs_per_stage": 1},
+}
+STAGE = {"nocot": 0, "cot": 0, "pause": 0, "coconut": 1}
+
+
+def _method(name, **options):
+    examples = _task()
+    tokenizer = train_word_tokenizer(examples)
+    torch.manual_seed(0)
+    backbone = build_preset("micro", len(tokenizer))
+    config = method_config(name, {**OPTIONS[name], **options}, where=f"test: {name}")
+    return build_method(name, config, backbone, tokenizer), examples
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_config_round_trip_and_bad_key(name):
+    config = method_config(name, OPTIONS[name])
+    assert from_dict(type(config), to_dict(config)) == config
+    with pytest.raises(LatentCotError, match="unknown key 'bogus'"):
+        method_config(name, {"bogus": 1}, where="run.yaml: method")
+
+
+def test_unknown_method_is_named():
+    with pytest.raises(LatentCotError, match="unknown method 'codi2'"):
+        method_config("codi2", {})
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_contract_shapes_loss_and_every_parameter_moves(name):
+    method, examples = _method(name)
+    batch = method.collate(examples[:4], stage=STAGE[name])
+    assert set(batch) == {"input_ids", "attention_mask", "labels"}
+    assert batch["input_ids"].shape == batch["attention_mask"].shape == batch["labels"].shape
+    assert batch["input_ids"].shape[0] == 4
+    out = method(batch)
+    assert out.loss.ndim == 0 and torch.isfinite(out.loss)
+    assert out.logs["loss"] == pytest.approx(float(out.loss.detach()))
+    before = {n: p.detach().clone() for n, p in method.named_parameters() if p.requires_grad}
+    optimizer = torch.optim.Adam(method.parameters(), lr=1e-3)
+    out.loss.backward()
+    optimizer.step()
+    unmoved = [n for n, p in method.named_parameters() if p.requires_grad and torch.equal(p, before[n])]
+    assert not unmoved
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_loss_falls_on_a_tiny_fixed_task(name):
+    method, examples = _method(name)
+    batch = method.collate(examples, stage=STAGE[name])
+    optimizer = torch.optim.Adam(method.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(30):
+        loss = method(batch).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.5 * losses[0]
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_reason_is_batched_exactly(name):
+    method, examples = _method(name)
+    method.eval()
+    questions = [ex.question for ex in examples[:3]] + ["Is Tom a lempus?"]
+    batched = method.reason(questions, max_new_tokens=5)
+    assert len(batched.texts) == len(batched.answers) == len(batched.num_generated_tokens) == 4
+    alone = [method.reason([q], max_new_tokens=5).texts[0] for q in questions]
+    assert batched.texts == alone
+    assert (batched.latents is not None) == (name == "coconut")
+
+
+def test_a_trained_coconut_answers_correctly():
+    method, examples = _method("coconut")
+    train = examples[:4]
+    batch = method.collate(train, stage=method.num_stages() - 1)  # all steps replaced by 4 latents
+    optimizer = torch.optim.Adam(method.parameters(), lr=3e-3)
+    for _ in range(120):
+        loss = method(batch).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    method.eval()
+    assert float(loss.detach()) < 0.05
+    out = method.reason([ex.question for ex in train], max_new_tokens=12)
+    assert out.answers == [ex.answer for ex in train]
+    assert all(text.startswith(ANSWER_SEPARATOR) for text in out.texts)
+
+
+def test_extract_answer():
+    assert extract_answer("Tom is a lempus. ### Tom is a wumpus.") == "Tom is a wumpus."
+    assert extract_answer("no separator ") == "no separator"
+
+
+def test_coconut_curriculum_layout():
+    method, _ = _method("coconut", pad_latent_to_max=False)  # c=2, max stage 2
+    assert method.num_stages() == 4
+    assert [method.stage_for_epoch(e) for e in range(6)] == [0, 1, 2, 3, 3, 3]
+    assert method.layout(num_steps=3, stage=0) == (0, 0)
+    assert method.layout(num_steps=3, stage=2) == (2, 4)
+    assert method.layout(num_steps=3, stage=3) == (3, 4)  # final: every step replaced
+    assert method.layout(num_steps=1, stage=3) == (1, 2)  # fewer steps: fewer latents
+    padded, _ = _method("coconut", pad_latent_to_max=True)
+    assert padded.layout(num_steps=1, stage=3) == (1, 4)
+    flat, _ = _method("coconut", no_curriculum=True)
+    assert flat.num_stages() == 1 and flat.layout(num_steps=3, stage=0) == (3, 4)
+
+
+def test_coconut_rows_align_bot_and_label_only_after_eot():
+    method, examples = _method("coconut", uniform_prob=1.0)  # every row draws its own stage
+    torch.manual_seed(3)
+    batch = method.collate(examples, stage=0)
+    ids, labels, t = batch["input_ids"], batch["labels"], method.tokens
+    bot_cols = (ids == t.bot).nonzero()[:, 1]
+    assert bot_cols.unique().numel() == 1  # <bot> in one column for the whole batch
+    counts = (ids == t.latent).sum(1)
+    assert counts.unique().numel() > 1  # rows with different numbers of latents in one batch
+    for row, lab in zip(ids, labels):
+        eot = int((row == t.eot).nonzero())
+        assert (lab[: eot + 1] == -100).all() and (lab[eot + 1 :] != -100).any()
+        assert ((row == t.latent).nonzero().flatten() == torch.arange(int(bot_cols[0]) + 1, eot)).all()
+    assert torch.isfinite(method(batch).loss)
+
+
+def test_coconut_n_latents_at_inference():
+    method, examples = _method("coconut")
+    method.eval()
+    for n in (0, 3):
+        out = method.reason([ex.question for ex in examples[:2]], max_new_tokens=4, n_latents=n)
+        if n:
+            assert out.latents.shape == (2, n, method.backbone.config.hidden_size)
+        # prompt pass + one pass per latent + the <eot> pass, then one per token after the first
+        steps = max(out.num_generated_tokens)
+        assert out.num_forward_passes == (1 + n + 1 if n else 1) + steps - 1
