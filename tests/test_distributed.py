@@ -8,10 +8,12 @@ import os
 import socket
 from pathlib import Path
 
+import pytest
 import torch
 import torch.multiprocessing as mp
 from safetensors.torch import load_file, save_file
 from test_trainer import TinyMethod, counting_examples, make_cfg
+from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
 from latentcot.train import checkpoint as ckpt
 from latentcot.train.trainer import Trainer
@@ -25,22 +27,29 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _worker(rank: int, world_size: int, port: int, out: str) -> None:
+def _worker(rank: int, world_size: int, port: int, out: str, distributed: str = "ddp") -> None:
     """One torchrun-like process: the environment torchrun would set, then the normal trainer."""
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
                       WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
     method = TinyMethod()
-    cfg = make_cfg(batch_size=2, max_steps=STEPS, save_every=3, clip_grad=0.5)
+    cfg = make_cfg(batch_size=2, max_steps=STEPS, save_every=3, clip_grad=0.5, distributed=distributed)
     trainer = Trainer(method, counting_examples(24), cfg, Path(out) / "run")
     trainer.fit()
-    save_file({k: v.clone() for k, v in method.state_dict().items()}, f"{out}/rank{rank}.safetensors")
+    state = method.state_dict()
+    if distributed == "fsdp":  # this rank's shards, gathered into full tensors
+        state = get_model_state_dict(method, options=StateDictOptions(full_state_dict=True))
+    save_file({k: v.clone() for k, v in state.items()}, f"{out}/rank{rank}.safetensors")
     Path(f"{out}/rank{rank}.json").write_text(json.dumps(method.seen))
     trainer.dist.close()
 
 
 def test_two_gloo_processes_match_one_process_with_double_batch(tmp_path):
     mp.spawn(_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    _check_against_one_process(tmp_path)
+
+
+def _check_against_one_process(tmp_path: Path) -> None:
     ranks = [load_file(tmp_path / f"rank{r}.safetensors") for r in range(2)]
     for key, value in ranks[0].items():
         assert torch.equal(ranks[1][key], value), f"ranks diverged at {key}"
@@ -62,3 +71,9 @@ def test_two_gloo_processes_match_one_process_with_double_batch(tmp_path):
     path = ckpt.latest_checkpoint(tmp_path / "run")
     assert path.name == f"step-{STEPS:06d}" and ckpt.read_info(path)["world_size"] == 2
     assert len(ckpt.load_trainer_state(path)["rng"]) == 2
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_under_fsdp_match_one_process(tmp_path):
+    mp.spawn(_worker, args=(2, _free_port(), str(tmp_path), "fsdp"), nprocs=2, join=True)
+    _check_against_one_process(tmp_path)
