@@ -50,11 +50,13 @@ Batch = dict[str, Any]
 class Method(Protocol):
     """One method = one file implementing this.
 
-    ``stage`` is the curriculum stage (Coconut); methods without a curriculum ignore it and
+    ``stage`` is the curriculum stage (Coconut); the method owns its schedule
+    (``stage_for_epoch``) and the trainer follows it. Methods without a curriculum ignore it and
     report ``num_stages() == 1``.
     """
 
     name: str
+    reset_optimizer_per_stage: bool  # the trainer clears AdamW moments when the stage changes
 
     def collate(self, examples: Sequence[ReasoningExample], stage: int = 0) -> Batch:
         """Tokenise and pad a list of records into a training batch for ``stage``."""
@@ -66,6 +68,10 @@ class Method(Protocol):
 
     def num_stages(self) -> int:
         """Number of curriculum stages (1 when the method has none)."""
+        ...
+
+    def stage_for_epoch(self, epoch: int) -> int:
+        """The curriculum stage a 0-based epoch trains on (always 0 without a curriculum)."""
         ...
 
     @torch.no_grad()
