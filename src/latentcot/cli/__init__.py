@@ -15,6 +15,7 @@ GROUPS = {
     "data": "latentcot.cli.data",
     "lm": "latentcot.cli.lm",  # train, eval, generate, inspect, demo
     "diffusion": "latentcot.cli.diffusion",
+    "inspect": "latentcot.cli.inspect",
     "visual": "latentcot.cli.visual",
     "report": "latentcot.cli.report",
 }
