@@ -1,0 +1,197 @@
+"""Denoisers: an MLP for low-dimensional toys (JiT's 5-layer ReLU MLP) and a small DiT for images.
+
+Both have the signature ``forward(x_t, t, cond=None)`` with ``t`` of shape (batch,) in [0, 1] and
+return a tensor shaped like ``x_t``; what that tensor means (x, eps or v) is decided by
+:class:`latentcot.diffusion.formulation.FlowMatching`, not by the network.
+
+DiT follows Peebles & Xie, "Scalable Diffusion Models with Transformers" (2023,
+https://arxiv.org/abs/2212.09748): patchify, transformer blocks with adaLN-zero conditioning on
+the time embedding plus an optional condition vector, a final adaLN layer, unpatchify.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def timestep_embedding(t: Tensor, dim: int, max_period: float = 10_000.0) -> Tensor:
+    """Sinusoidal features of ``t`` (batch,) -> (batch, dim); t in [0, 1] is scaled by 1000 so the
+    frequencies cover the range as they do for DDPM's integer steps."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
+    args = 1000.0 * t.float()[:, None] * freqs[None]
+    return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+
+
+class MLPDenoiser(nn.Module):
+    """JiT's toy network: ``depth`` Linear layers with ReLU between, on ``[x_t, emb(t), cond]``.
+
+    Args:
+        dim: data dimension D.
+        hidden: width of the hidden layers (JiT: 256).
+        depth: number of Linear layers (JiT: 5).
+        time_dim: size of the sinusoidal time features.
+        cond_dim: size of the optional condition vector (0: unconditional).
+    """
+
+    def __init__(self, dim: int, hidden: int = 256, depth: int = 5, time_dim: int = 32, cond_dim: int = 0) -> None:
+        super().__init__()
+        self.dim, self.time_dim, self.cond_dim = dim, time_dim, cond_dim
+        widths = [dim + time_dim + cond_dim] + [hidden] * (depth - 1) + [dim]
+        layers: list[nn.Module] = []
+        for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+            layers.append(nn.Linear(a, b))
+            if i < depth - 1:
+                layers.append(nn.ReLU())
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x_t: Tensor, t: Tensor, cond: Tensor | None = None) -> Tensor:
+        parts = [x_t, timestep_embedding(t, self.time_dim).to(x_t.dtype)]
+        if self.cond_dim:
+            parts.append(cond if cond is not None else x_t.new_zeros(x_t.shape[0], self.cond_dim))
+        return self.net(torch.cat(parts, dim=-1))
+
+
+def modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
+    """adaLN: ``x·(1 + scale) + shift`` with per-sample (batch, hidden) shift and scale."""
+    return x * (1 + scale[:, None]) + shift[:, None]
+
+
+class DiTBlock(nn.Module):
+    """Pre-norm transformer block whose norms and residual gates are set by the conditioning c."""
+
+    def __init__(self, hidden: int, heads: int, mlp_ratio: float = 4.0) -> None:
+        super().__init__()
+        self.heads = heads
+        self.norm1 = nn.LayerNorm(hidden, elementwise_affine=False, eps=1e-6)
+        self.qkv = nn.Linear(hidden, 3 * hidden)
+        self.proj = nn.Linear(hidden, hidden)
+        self.norm2 = nn.LayerNorm(hidden, elementwise_affine=False, eps=1e-6)
+        self.mlp = nn.Sequential(nn.Linear(hidden, int(hidden * mlp_ratio)), nn.GELU(approximate="tanh"),
+                                 nn.Linear(int(hidden * mlp_ratio), hidden))
+        self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(hidden, 6 * hidden))
+
+    def attention(self, x: Tensor) -> Tensor:
+        b, n, h = x.shape
+        q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, h // self.heads).permute(2, 0, 3, 1, 4)
+        out = F.scaled_dot_product_attention(q, k, v)  # (batch, heads, tokens, head_dim)
+        return self.proj(out.transpose(1, 2).reshape(b, n, h))
+
+    def forward(self, x: Tensor, c: Tensor) -> Tensor:
+        shift1, scale1, gate1, shift2, scale2, gate2 = self.adaLN_modulation(c).chunk(6, dim=-1)
+        x = x + gate1[:, None] * self.attention(modulate(self.norm1(x), shift1, scale1))
+        return x + gate2[:, None] * self.mlp(modulate(self.norm2(x), shift2, scale2))
+
+
+class FinalLayer(nn.Module):
+    """adaLN then a linear map from each token to its patch of pixels."""
+
+    def __init__(self, hidden: int, patch_size: int, out_channels: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(hidden, elementwise_affine=False, eps=1e-6)
+        self.linear = nn.Linear(hidden, patch_size * patch_size * out_channels)
+        self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(hidden, 2 * hidden))
+
+    def forward(self, x: Tensor, c: Tensor) -> Tensor:
+        shift, scale = self.adaLN_modulation(c).chunk(2, dim=-1)
+        return self.linear(modulate(self.norm(x), shift, scale))
+
+
+def sincos_pos_embed_2d(hidden: int, grid: int) -> Tensor:
+    """Fixed 2-D sine-cosine position embedding, (grid*grid, hidden), as in DiT / MAE."""
+    quarter = hidden // 4
+    omega = 1.0 / 10_000 ** (torch.arange(quarter, dtype=torch.float64) / quarter)
+    ys, xs = torch.meshgrid(torch.arange(grid, dtype=torch.float64), torch.arange(grid, dtype=torch.float64), indexing="ij")
+    out = [f(pos.reshape(-1, 1) * omega) for pos in (ys, xs) for f in (torch.sin, torch.cos)]
+    emb = torch.cat(out, dim=1).float()
+    return F.pad(emb, (0, hidden - emb.shape[1]))
+
+
+class DiT(nn.Module):
+    """A small Diffusion Transformer: (batch, C, H, W) -> (batch, C, H, W).
+
+    Args:
+        image_size: H = W of the input.
+        patch_size: side of a square patch; image_size must be a multiple of it.
+        in_channels: C.
+        hidden: token width.
+        depth: number of DiT blocks.
+        heads: attention heads (hidden must be divisible by heads).
+        cond_dim: size of the optional condition vector (e.g. a one-hot class, or a latent
+            thought); 0 for an unconditional model. A missing ``cond`` is the zero vector, which
+            is also the "null" condition for classifier-free guidance.
+    """
+
+    def __init__(self, image_size: int = 8, patch_size: int = 2, in_channels: int = 1, hidden: int = 128,
+                 depth: int = 4, heads: int = 4, cond_dim: int = 0, mlp_ratio: float = 4.0) -> None:
+        super().__init__()
+        if image_size % patch_size or hidden % heads:
+            raise ValueError(f"image_size {image_size} must divide by patch_size {patch_size}, hidden {hidden} by heads {heads}")
+        self.image_size, self.patch_size, self.in_channels = image_size, patch_size, in_channels
+        self.hidden, self.cond_dim = hidden, cond_dim
+        self.grid = image_size // patch_size
+        self.x_embedder = nn.Conv2d(in_channels, hidden, kernel_size=patch_size, stride=patch_size)  # patchify
+        self.register_buffer("pos_embed", sincos_pos_embed_2d(hidden, self.grid)[None], persistent=False)
+        self.t_embedder = nn.Sequential(nn.Linear(256, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
+        self.c_embedder = nn.Linear(cond_dim, hidden) if cond_dim else None
+        self.blocks = nn.ModuleList(DiTBlock(hidden, heads, mlp_ratio) for _ in range(depth))
+        self.final_layer = FinalLayer(hidden, patch_size, in_channels)
+        initialize_dit_weights(self)
+
+    def unpatchify(self, tokens: Tensor) -> Tensor:
+        """(batch, grid*grid, p*p*C) -> (batch, C, H, W)."""
+        b, p, g, c = tokens.shape[0], self.patch_size, self.grid, self.in_channels
+        x = tokens.reshape(b, g, g, p, p, c)
+        return torch.einsum("bhwpqc->bchpwq", x).reshape(b, c, g * p, g * p)
+
+    def forward(self, x_t: Tensor, t: Tensor, cond: Tensor | None = None) -> Tensor:
+        x = self.x_embedder(x_t).flatten(2).transpose(1, 2) + self.pos_embed  # (batch, tokens, hidden)
+        c = self.t_embedder(timestep_embedding(t, 256).to(x.dtype))  # (batch, hidden)
+        if self.c_embedder is not None and cond is not None:
+            c = c + self.c_embedder(cond)
+        for block in self.blocks:
+            x = block(x, c)
+        return self.unpatchify(self.final_layer(x, c))
+
+
+def initialize_dit_weights(model: DiT) -> None:
+    """DiT's initialisation: Xavier for linears, then adaLN-zero: every block's modulation and the
+    final layer start at zero, so each block is the identity and the output is 0 at init."""
+    for module in model.modules():
+        if isinstance(module, nn.Linear):
+            nn.init.xavier_uniform_(module.weight)
+            nn.init.zeros_(module.bias)
+    w = model.x_embedder.weight
+    nn.init.xavier_uniform_(w.view(w.shape[0], -1))
+    nn.init.normal_(model.t_embedder[0].weight, std=0.02)
+    nn.init.normal_(model.t_embedder[2].weight, std=0.02)
+    zero_init_adaln(model)
+
+
+def zero_init_adaln(model: DiT) -> None:
+    """adaLN-zero (DiT §3.2): zero the modulation layers and the output projection."""
+    for block in model.blocks:
+        nn.init.zeros_(block.adaLN_modulation[-1].weight)
+        nn.init.zeros_(block.adaLN_modulation[-1].bias)
+    nn.init.zeros_(model.final_layer.adaLN_modulation[-1].weight)
+    nn.init.zeros_(model.final_layer.adaLN_modulation[-1].bias)
+    nn.init.zeros_(model.final_layer.linear.weight)
+    nn.init.zeros_(model.final_layer.linear.bias)
+
+
+def build_dit(**kwargs) -> DiT:
+    """The fully parameterised builder the presets call."""
+    return DiT(**kwargs)
+
+
+# preset name -> builder; image_size / patch_size / in_channels / cond_dim pass through
+DIT_MODELS: dict[str, Callable[..., DiT]] = {
+    "dit-tiny": lambda **kw: build_dit(hidden=64, depth=2, heads=2, **kw),
+    "dit-small": lambda **kw: build_dit(hidden=128, depth=4, heads=4, **kw),
+    "dit-base": lambda **kw: build_dit(hidden=384, depth=12, heads=6, **kw),
+}
