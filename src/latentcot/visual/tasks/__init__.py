@@ -9,7 +9,31 @@ a ``Puzzle`` with ``render_puzzle()``, ``render_solution()``, ``render_partial(i
 
 from types import ModuleType
 
-from latentcot.visual.tasks import maze, sudoku
+from latentcot.visual.tasks import maze, render, sudoku
 
 # task name -> module implementing the interface above
 TASKS: dict[str, ModuleType] = {"maze": maze, "sudoku": sudoku}
+
+
+def parse_accuracy(name: str, size: int, sigma: float, blur: float = 0.0, n: int = 200, seed: int = 123) -> float:
+    """Fraction of ``n`` solution images still parsed and checked as solved after
+    :func:`render.corrupt` (blur, then Gaussian noise ``sigma``): the parser's noise tolerance.
+
+    Args:
+        name: a key of :data:`TASKS`.
+        size: puzzle size.
+        sigma: noise std.
+        blur: blur std in pixels.
+        n: number of puzzles.
+        seed: generator seed (image ``k`` is corrupted with seed ``k``).
+
+    Returns:
+        The solved fraction in [0, 1].
+    """
+    task = TASKS[name]
+    puzzles = task.generate(n, size, seed)
+    solved = sum(
+        bool(task.check(p, task.parse(render.corrupt(p.render_solution(), sigma, blur, seed=k))))
+        for k, p in enumerate(puzzles)
+    )
+    return solved / n
