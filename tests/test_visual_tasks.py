@@ -125,6 +125,11 @@ def test_glyphs_are_far_apart():
         assert (templates[a] != templates[b]).sum() >= 4
 
 
+def test_solver_counts_all_4x4_grids():
+    # there are exactly 288 complete 4x4 Sudoku grids
+    assert sudoku.count_solutions(np.zeros((4, 4), dtype=np.int64), limit=10**6) == 288
+
+
 def test_sudoku_has_unique_solution_and_checks(sudokus):
     for p in sudokus:
         assert sudoku.count_solutions(p.clues) == 1

@@ -111,26 +111,37 @@ def count_solutions(grid: np.ndarray, limit: int = 2) -> int:
     """Solutions of a (partial) grid, counted by backtracking up to ``limit``."""
     size = grid.shape[0]
     box = math.isqrt(size)
-    work = grid.copy()
-
-    def options(r: int, c: int) -> set[int]:
-        b_r, b_c = r - r % box, c - c % box
-        used = set(work[r]) | set(work[:, c]) | set(work[b_r : b_r + box, b_c : b_c + box].ravel())
-        return set(range(1, size + 1)) - used
+    full = (1 << (size + 1)) - 2  # bits 1..size
+    # used digits as bitmasks per row, column and box (bit d = digit d)
+    rows, cols, boxes = [0] * size, [0] * size, [0] * size
+    empty = []
+    for r in range(size):
+        for c in range(size):
+            d, b = int(grid[r, c]), (r // box) * box + c // box
+            if d:
+                rows[r], cols[c], boxes[b] = rows[r] | 1 << d, cols[c] | 1 << d, boxes[b] | 1 << d
+            else:
+                empty.append((r, c, b))
 
     def solve() -> int:
-        empty = list(zip(*np.nonzero(work == 0)))
         if not empty:
             return 1
         # branch on the cell with the fewest options (fails fast on dead ends)
-        (r, c), opts = min(((cell, options(*cell)) for cell in empty), key=lambda x: len(x[1]))
+        k = min(range(len(empty)), key=lambda i: (full & ~(rows[empty[i][0]] | cols[empty[i][1]] | boxes[empty[i][2]])).bit_count())
+        r, c, b = empty.pop(k)
+        free = full & ~(rows[r] | cols[c] | boxes[b])
         total = 0
-        for d in sorted(opts):
-            work[r, c] = d
+        while free and total < limit:
+            bit = free & -free
+            free ^= bit
+            rows[r] ^= bit
+            cols[c] ^= bit
+            boxes[b] ^= bit
             total += solve()
-            if total >= limit:
-                break
-        work[r, c] = 0
+            rows[r] ^= bit
+            cols[c] ^= bit
+            boxes[b] ^= bit
+        empty.insert(k, (r, c, b))
         return total
 
     return solve()
