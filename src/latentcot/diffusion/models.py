@@ -11,12 +11,18 @@ the time embedding plus an optional condition vector, a final adaLN layer, unpat
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
+
+from latentcot.errors import LatentCotError
 
 
 def timestep_embedding(t: Tensor, dim: int, max_period: float = 10_000.0) -> Tensor:
@@ -41,6 +47,7 @@ class MLPDenoiser(nn.Module):
 
     def __init__(self, dim: int, hidden: int = 256, depth: int = 5, time_dim: int = 32, cond_dim: int = 0) -> None:
         super().__init__()
+        self.config = {"dim": dim, "hidden": hidden, "depth": depth, "time_dim": time_dim, "cond_dim": cond_dim}
         self.dim, self.time_dim, self.cond_dim = dim, time_dim, cond_dim
         widths = [dim + time_dim + cond_dim] + [hidden] * (depth - 1) + [dim]
         layers: list[nn.Module] = []
@@ -132,6 +139,8 @@ class DiT(nn.Module):
         super().__init__()
         if image_size % patch_size or hidden % heads:
             raise ValueError(f"image_size {image_size} must divide by patch_size {patch_size}, hidden {hidden} by heads {heads}")
+        self.config = {"image_size": image_size, "patch_size": patch_size, "in_channels": in_channels, "hidden": hidden,
+                       "depth": depth, "heads": heads, "cond_dim": cond_dim, "mlp_ratio": mlp_ratio}
         self.image_size, self.patch_size, self.in_channels = image_size, patch_size, in_channels
         self.hidden, self.cond_dim = hidden, cond_dim
         self.grid = image_size // patch_size
@@ -195,3 +204,36 @@ DIT_MODELS: dict[str, Callable[..., DiT]] = {
     "dit-small": lambda **kw: build_dit(hidden=128, depth=4, heads=4, **kw),
     "dit-base": lambda **kw: build_dit(hidden=384, depth=12, heads=6, **kw),
 }
+
+
+ARCHITECTURES: dict[str, type[nn.Module]] = {"mlp": MLPDenoiser, "dit": DiT}
+
+
+def save_denoiser(path: str | Path, model: MLPDenoiser | DiT, flow: dict, extra: dict[str, Any] | None = None,
+                  tensors: dict[str, Tensor] | None = None) -> Path:
+    """Write a checkpoint folder: ``model.safetensors``, ``extra.safetensors`` (named non-parameter
+    tensors such as a toy's projection) and ``config.json`` (architecture, its arguments, the
+    :class:`FlowMatching` settings, anything in ``extra``). No pickle."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    arch = next(name for name, cls in ARCHITECTURES.items() if type(model) is cls)
+    save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(path / "model.safetensors"))
+    save_file({k: v.contiguous() for k, v in (tensors or {}).items()} or {"_": torch.zeros(0)}, str(path / "extra.safetensors"))
+    config = {"architecture": arch, "model": model.config, "flow": flow, **(extra or {})}
+    (path / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    return path
+
+
+def load_denoiser(path: str | Path) -> tuple[nn.Module, dict[str, Any], dict[str, Tensor]]:
+    """Rebuild a model from a :func:`save_denoiser` folder: (model in eval mode, config, extra tensors)."""
+    path = Path(path)
+    config_file = path / "config.json"
+    if not config_file.is_file() or not (path / "model.safetensors").is_file():
+        raise LatentCotError(f"{path}: not a diffusion checkpoint (expected config.json and model.safetensors)")
+    config = json.loads(config_file.read_text())
+    if config.get("architecture") not in ARCHITECTURES:
+        raise LatentCotError(f"{config_file}: architecture must be one of {sorted(ARCHITECTURES)}, got {config.get('architecture')!r}")
+    model = ARCHITECTURES[config["architecture"]](**config["model"])
+    model.load_state_dict(load_file(str(path / "model.safetensors")))
+    extra = {k: v for k, v in load_file(str(path / "extra.safetensors")).items() if k != "_"}
+    return model.eval(), config, extra
