@@ -20,7 +20,7 @@ from latentcot.errors import LatentCotError
 from latentcot.methods.base import LossOutput
 from latentcot.train import checkpoint as ckpt
 from latentcot.train.config import TrainConfig
-from latentcot.train.trainer import Trainer, curriculum_stage, lr_factor
+from latentcot.train.trainer import Trainer, lr_factor
 
 VOCAB = 24
 torch.set_num_threads(1)
@@ -30,6 +30,8 @@ torch.set_num_threads(1)
 class TinyConfig:
     stages: int = 1
     dropout: float = 0.0
+    epochs_per_stage: int = 1
+    reset_optimizer_per_stage: bool = False
 
 
 class TinyMethod(nn.Module):
@@ -74,6 +76,13 @@ class TinyMethod(nn.Module):
 
     def num_stages(self):
         return self.config.stages
+
+    def stage_for_epoch(self, epoch):
+        return min(epoch // self.config.epochs_per_stage, self.config.stages - 1)
+
+    @property
+    def reset_optimizer_per_stage(self):
+        return self.config.reset_optimizer_per_stage
 
 
 def counting_examples(n: int = 40, length: int = 8) -> list[list[int]]:
@@ -163,9 +172,8 @@ def test_checkpoint_round_trip_is_exact_and_never_unpickles(tmp_path, monkeypatc
 @pytest.mark.parametrize("crash_in_step", [8, 12])  # resume mid-epoch / at a stage boundary
 def test_interrupted_run_resumes_to_identical_weights(tmp_path, crash_in_step):
     # dropout on, warm-up + cosine, a curriculum with optimizer reset: everything must resume
-    cfg = make_cfg(batch_size=2, grad_accum=2, max_steps=16, save_every=5, warmup_steps=3,
-                   schedule="cosine", reset_optimizer_per_stage=True)
-    config = TinyConfig(stages=2, dropout=0.1)
+    cfg = make_cfg(batch_size=2, grad_accum=2, max_steps=16, save_every=5, warmup_steps=3, schedule="cosine")
+    config = TinyConfig(stages=2, dropout=0.1, reset_optimizer_per_stage=True)
     reference = TinyMethod(config)
     Trainer(reference, counting_examples(), cfg, tmp_path / "reference").fit()
 
@@ -220,8 +228,8 @@ def test_failed_write_leaves_previous_checkpoint_intact(tmp_path, monkeypatch):
 
 def test_curriculum_stage_advances_and_optimizer_resets(tmp_path):
     for reset in (True, False):
-        method = TinyMethod(TinyConfig(stages=3))
-        cfg = make_cfg(epochs=5, epochs_per_stage=2, reset_optimizer_per_stage=reset)
+        method = TinyMethod(TinyConfig(stages=3, epochs_per_stage=2, reset_optimizer_per_stage=reset))
+        cfg = make_cfg(epochs=5)
         trainer = Trainer(method, counting_examples(), cfg, tmp_path / str(reset))
         trainer.fit()
         per_epoch = trainer.steps_per_epoch
@@ -229,7 +237,6 @@ def test_curriculum_stage_advances_and_optimizer_resets(tmp_path):
         adam_steps = {float(s["step"]) for s in trainer.optimizer.state.values()}
         # with reset, the moments only count the steps since stage 2 began (epoch 4)
         assert adam_steps == {float(per_epoch if reset else 5 * per_epoch)}
-    assert [curriculum_stage(e, 2, 3) for e in range(7)] == [0, 0, 1, 1, 2, 2, 2]
 
 
 def test_learning_rate_schedules():

@@ -12,7 +12,10 @@ from latentcot.config import describe, load_config
 def _train(args: argparse.Namespace) -> int:
     from latentcot.train.recipe import RunConfig, main, summary_json
 
-    cfg = load_config(RunConfig, args.config, args.overrides)
+    config, overrides = args.config, list(args.overrides)
+    if config is not None and "=" in config:  # no YAML given: the first word is an override
+        config, overrides = None, [config, *overrides]
+    cfg = load_config(RunConfig, config, overrides)
     if args.dry_run:
         from latentcot.config import to_dict
 

@@ -28,12 +28,6 @@ class TrainConfig:
     grad_accum: int = option(1, "micro-batches accumulated per optimizer step")
     max_steps: int = option(0, "total optimizer steps; 0 means epochs x steps per epoch")
     epochs: int = option(1, "passes over the training set (used when max_steps is 0)")
-    epochs_per_stage: int = option(
-        1, "curriculum: stage = min(epoch // epochs_per_stage, num_stages - 1) (Coconut)"
-    )
-    reset_optimizer_per_stage: bool = option(
-        False, "clear the AdamW moments when the curriculum stage changes (Coconut does)"
-    )
     clip_grad: float = option(1.0, "clip the global gradient norm to this value; 0 disables")
     bf16: bool = option(True, "bfloat16 autocast for forward passes (CUDA only; ignored on CPU)")
     log_every: int = option(10, "optimizer steps between metric lines (metrics.jsonl, TensorBoard)")
@@ -50,7 +44,7 @@ class TrainConfig:
     seed: int = option(0, "seed for initialisation, data order and sampling (each rank uses seed + rank)")
 
     def __post_init__(self) -> None:
-        positive = ("batch_size", "grad_accum", "epochs_per_stage", "log_every")
+        positive = ("batch_size", "grad_accum", "log_every")
         for name in positive:
             if getattr(self, name) < 1:
                 raise LatentCotError(f"{name} must be at least 1, got {getattr(self, name)}")

@@ -3,7 +3,8 @@ DDP/FSDP under torchrun, exact resume, JSONL + TensorBoard logs.
 
 A method (see :class:`latentcot.methods.base.Method`) is an ``nn.Module`` with ``backbone``,
 ``tokenizer``, ``name``, ``config``, ``collate(examples, stage)``, ``forward(batch) ->
-LossOutput`` and ``num_stages()``; the trainer needs nothing else. Launch::
+LossOutput``, ``stage_for_epoch(epoch)`` and ``reset_optimizer_per_stage`` (the method owns its
+curriculum); the trainer needs nothing else. Launch::
 
     latentcot train cfg.yaml                                     # one process
     torchrun --nproc_per_node N -m latentcot.cli train cfg.yaml  # N processes (DDP or FSDP)
@@ -19,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import sys
 import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
@@ -42,11 +44,6 @@ from latentcot.train.config import TrainConfig
 from latentcot.train.distributed import DistContext, init_distributed, seed_everything
 
 EvalFn = Callable[[nn.Module], dict[str, float]]
-
-
-def curriculum_stage(epoch: int, epochs_per_stage: int, num_stages: int) -> int:
-    """Coconut's curriculum: stage s for epochs [s·epochs_per_stage, (s+1)·epochs_per_stage)."""
-    return min(epoch // epochs_per_stage, num_stages - 1)
 
 
 def lr_factor(step: int, cfg: TrainConfig, total_steps: int) -> float:
@@ -198,7 +195,7 @@ class Trainer:
             dist.all_gather_object(rng, _rng_state())
         path = None
         if self.dist.is_main:
-            stage = curriculum_stage(self.epoch, self.cfg.epochs_per_stage, self.method.num_stages())
+            stage = self.method.stage_for_epoch(self.epoch)
             info = {
                 "config": self.run_config,
                 "step": self.step,
@@ -289,16 +286,17 @@ class Trainer:
             print(f"{'resuming from ' + str(latest) if latest else 'starting'}: {self.total_steps} steps, "
                   f"{self.steps_per_epoch} per epoch, effective batch size {self.effective_batch_size} "
                   f"= {cfg.batch_size} x {cfg.grad_accum} accumulation x {ctx.world_size} processes")
-        bar = tqdm(total=self.total_steps, initial=self.step, disable=not ctx.is_main, dynamic_ncols=True)
+        # in a log file (no terminal) a bar line every 30 s, not one per step
+        bar = tqdm(total=self.total_steps, initial=self.step, disable=not ctx.is_main, dynamic_ncols=True,
+                   mininterval=0.1 if sys.stderr.isatty() else 30)
         autocast = partial(torch.autocast, ctx.device.type, torch.bfloat16, cfg.bf16 and ctx.device.type == "cuda")
         loss_sum, log_sums, log_steps, log_start = torch.zeros((), device=ctx.device), {}, 0, time.perf_counter()
         checkpoint = None
 
         while self.step < self.total_steps:
-            num_stages = method.num_stages()
-            stage = curriculum_stage(self.epoch, cfg.epochs_per_stage, num_stages)
-            if (cfg.reset_optimizer_per_stage and self.position == 0 and self.epoch > 0
-                    and stage != curriculum_stage(self.epoch - 1, cfg.epochs_per_stage, num_stages)):
+            stage = method.stage_for_epoch(self.epoch)  # the method owns its curriculum (Coconut)
+            if (method.reset_optimizer_per_stage and self.position == 0 and self.epoch > 0
+                    and stage != method.stage_for_epoch(self.epoch - 1)):
                 self.optimizer.state.clear()  # fresh AdamW moments for the new stage (Coconut)
             batches = epoch_batches(len(self.examples), self.epoch, cfg, ctx.rank, ctx.world_size)
             batches = batches[: self.steps_per_epoch * cfg.grad_accum]
