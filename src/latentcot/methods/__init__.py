@@ -16,9 +16,11 @@ from latentcot.config import from_dict
 from latentcot.errors import LatentCotError
 from latentcot.methods.base import LossOutput, Method, ReasonOutput
 from latentcot.methods.coconut import Coconut, CoconutConfig
+from latentcot.methods.codi import Codi, CodiConfig
 from latentcot.methods.cot import Cot, CotConfig
 from latentcot.methods.nocot import NoCot, NoCotConfig
 from latentcot.methods.pause import Pause, PauseConfig
+from latentcot.methods.simcot import SimCot, SimCotConfig
 
 # name -> (config dataclass, method class)
 METHODS: dict[str, tuple[type, type]] = {
@@ -26,6 +28,8 @@ METHODS: dict[str, tuple[type, type]] = {
     "cot": (CotConfig, Cot),
     "pause": (PauseConfig, Pause),
     "coconut": (CoconutConfig, Coconut),
+    "codi": (CodiConfig, Codi),
+    "simcot": (SimCotConfig, SimCot),
 }
 
 

@@ -1,0 +1,320 @@
+"""SIM-CoT: step-level supervision of implicit chain of thought (Wei et al. 2025, arXiv:2509.20317).
+
+A plug-in on Coconut or CODI (composition: :class:`SimCot` holds the base method). During
+training an auxiliary *step decoder* reads each latent — or each group of ``c`` latents — as a
+prefix embedding and is trained to write that latent's own reasoning step::
+
+    decoder row:  z_{g,1} … z_{g,c}  step_g\\n <eos>        (loss on step_g\\n <eos>)
+
+    L = L_base + λ · CE_step                                 (paper Eq. 3)
+
+Alignment of steps to latent groups (``g = 0 … G-1``, ``G = latents // c``): group ``g`` writes
+the ``g``-th replaced step; when an example has more replaced steps than groups, the extra
+steps are merged into the last group's target (written one after the other); when it has fewer,
+the remaining groups are *missing* and follow ``missing_steps``: ``eos`` — the target is just
+``<eos>`` ("no step here"), or ``none`` — no loss for that group.
+
+Every group of every example of the batch is decoded in ONE teacher-forced pass over the
+flattened (batch·groups) rows. The decoder is a separate copy of the backbone (paper), the
+backbone itself (``shared``) or a LoRA adapter on it (``lora``, needs ``peft``). It is never used
+by :meth:`SimCot.reason`, so inference costs exactly what the base method costs; its weights
+(state-dict keys ``step_decoder.*``) are saved to ``step_decoder.safetensors`` and a checkpoint
+without that file loads with no decoder built at all.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from torch import nn
+from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
+
+from latentcot.config import from_dict, option
+from latentcot.data.record import ReasoningExample
+from latentcot.errors import LatentCotError
+from latentcot.latent import extend, generate_from_cache, latent_forward, lm_loss
+from latentcot.methods.base import Batch, LossOutput, ReasonOutput
+from latentcot.methods.coconut import Coconut, CoconutConfig
+from latentcot.methods.codi import Codi, CodiConfig, apply_lora
+from latentcot.methods.sequences import steps_ids
+
+STEP_DECODER = "step_decoder."  # the checkpoint writer's prefix for the droppable decoder file
+BASES: dict[str, tuple[type, type]] = {"coconut": (CoconutConfig, Coconut), "codi": (CodiConfig, Codi)}
+
+
+@dataclass
+class SimCotConfig:
+    base: Literal["coconut", "codi"] = option("coconut", "the implicit-CoT method SIM-CoT supervises")
+    base_options: dict[str, Any] = option(
+        {}, "the base method's options, e.g. {c_thought: 1, max_latent_stage: 6}"
+    )
+    step_loss_weight: float = option(1.0, "weight of the step decoder's cross-entropy (lambda)")
+    latents_per_step: int = option(
+        0, "latents the decoder reads per step (c); 0 = Coconut's c_thought, 1 for CODI"
+    )
+    decoder: Literal["copy", "shared", "lora"] = option(
+        "copy", "step decoder: a copy of the backbone (paper), the backbone itself, or a LoRA adapter on it"
+    )
+    lora_rank: int = option(8, "adapter rank when decoder is 'lora'")
+    missing_steps: Literal["eos", "none"] = option(
+        "eos", "latent groups past an example's last step: target '<eos>' only, or no loss"
+    )
+    max_step_tokens: int = option(32, "longest decoder target (tokens, eos included) and decoding budget")
+    decoder_start_epoch: int = option(
+        0,
+        "two-stage schedule: epochs of base-only training before the joint stage (0 = joint from the start)",
+    )
+    build_step_decoder: bool = option(True, "build the decoder (training); False for inference-only use")
+
+    def __post_init__(self) -> None:
+        base_cfg = from_dict(BASES[self.base][0], self.base_options, where="method.base_options")
+        c = self.group_size()
+        if self.base == "coconut":
+            if base_cfg.uniform_prob > 0:
+                raise LatentCotError(
+                    "method.base_options.uniform_prob: SIM-CoT aligns steps per stage; use 0"
+                )
+            if self.latents_per_step not in (0, base_cfg.c_thought):
+                raise LatentCotError("method.latents_per_step: with Coconut it must be 0 or c_thought")
+        elif base_cfg.num_latents % c:
+            raise LatentCotError(
+                f"method.latents_per_step: {c} does not divide num_latents {base_cfg.num_latents}"
+            )
+        if self.max_step_tokens < 1 or self.decoder_start_epoch < 0 or self.latents_per_step < 0:
+            raise LatentCotError(
+                "max_step_tokens must be >= 1, decoder_start_epoch and latents_per_step >= 0"
+            )
+
+    def group_size(self) -> int:
+        """c: latents per step."""
+        if self.latents_per_step:
+            return self.latents_per_step
+        return int(self.base_options.get("c_thought", 1)) if self.base == "coconut" else 1
+
+
+def align_steps(steps: Sequence[str], groups: int) -> list[list[str]]:
+    """The steps each of ``groups`` latent groups writes: one each, extras merged into the last
+    group, ``[]`` for groups past the last step (a missing step)."""
+    if groups == 0:
+        return []
+    out = [[s] for s in steps[: groups - 1]]
+    out.append(list(steps[groups - 1 :]))
+    return out + [[] for _ in range(groups - len(out))]
+
+
+class SimCot(nn.Module):
+    """The base method plus a step decoder trained on its latents.
+
+    The base's submodules (``backbone``, CODI's ``projection``) are registered here under their
+    own names, so a SIM-CoT checkpoint is the base's weights plus ``step_decoder.*``.
+
+    Args:
+        config: a :class:`SimCotConfig`.
+        backbone: a Hugging Face causal LM.
+        tokenizer: its tokenizer (the base adds its tokens in place).
+    """
+
+    name = "simcot"
+
+    def __init__(self, config: SimCotConfig, backbone: PreTrainedModel, tokenizer: PreTrainedTokenizerBase):
+        super().__init__()
+        base_cfg_cls, base_cls = BASES[config.base]
+        base = base_cls(
+            from_dict(base_cfg_cls, config.base_options, "method.base_options"), backbone, tokenizer
+        )
+        object.__setattr__(self, "base", base)  # not a child: its parts are registered below
+        for child_name, child in base.named_children():
+            self.add_module(child_name, child)
+        self.config, self.tokenizer, self.c = config, tokenizer, config.group_size()
+        self.reset_optimizer_per_stage = base.reset_optimizer_per_stage
+        self.step_decoder: nn.Module | None = None
+        if config.build_step_decoder:
+            self.build_step_decoder()
+
+    # --- the decoder ------------------------------------------------------------------------
+
+    def build_step_decoder(self) -> None:
+        """Create the step decoder (a copy of the backbone, or the ``lora`` adapter)."""
+        if self.config.decoder == "copy":
+            self.step_decoder = copy.deepcopy(self.backbone)
+        elif self.config.decoder == "lora":
+            apply_lora(self.backbone, self.config.lora_rank, 2 * self.config.lora_rank, "step_decoder")
+            self.backbone.disable_adapters()  # the base passes never see it
+
+    @property
+    def has_step_decoder(self) -> bool:
+        return self.config.decoder != "copy" or self.step_decoder is not None
+
+    @contextmanager
+    def _decoder(self) -> Iterator[PreTrainedModel]:
+        if not self.has_step_decoder:
+            raise LatentCotError(
+                "this SIM-CoT model has no step decoder (checkpoint without step_decoder.safetensors)"
+            )
+        if self.config.decoder == "copy":
+            yield self.step_decoder  # type: ignore[misc]
+        elif self.config.decoder == "shared":
+            yield self.backbone
+        else:
+            self.backbone.enable_adapters()
+            try:
+                yield self.backbone
+            finally:
+                self.backbone.disable_adapters()
+
+    def load_state_dict(
+        self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False
+    ) -> Any:
+        """Build the copied decoder only when the state holds its weights; drop it otherwise."""
+        if self.config.decoder == "copy":
+            wanted = any(k.startswith(STEP_DECODER) for k in state_dict)
+            if wanted and self.step_decoder is None:
+                self.build_step_decoder()
+            elif not wanted:
+                self.step_decoder = None
+        return super().load_state_dict(state_dict, strict, assign)
+
+    def train(self, mode: bool = True) -> SimCot:
+        super().train(mode)
+        self.base.train(mode)
+        return self
+
+    # --- curriculum -------------------------------------------------------------------------
+
+    def num_stages(self) -> int:
+        """The base's stages, twice over with a two-stage schedule (base-only, then joint)."""
+        return self.base.num_stages() * (2 if self.config.decoder_start_epoch else 1)
+
+    def stage_for_epoch(self, epoch: int) -> int:
+        joint = self.config.decoder_start_epoch and epoch >= self.config.decoder_start_epoch
+        return self.base.stage_for_epoch(epoch) + (self.base.num_stages() if joint else 0)
+
+    def _split_stage(self, stage: int) -> tuple[int, bool]:
+        n = self.base.num_stages()
+        return stage % n, not self.config.decoder_start_epoch or stage >= n
+
+    # --- training ---------------------------------------------------------------------------
+
+    def step_targets(self, steps: Sequence[str], groups: int) -> list[list[int] | None]:
+        """Decoder target ids (``step\\n … <eos>``) per latent group; None where no loss."""
+        eos, out = self.tokenizer.eos_token_id, []
+        for target in align_steps(steps, groups):
+            if not target and self.config.missing_steps == "none":
+                out.append(None)
+            else:
+                out.append((steps_ids(self.tokenizer, target) + [eos])[-self.config.max_step_tokens :])
+        return out
+
+    def collate(self, examples: Sequence[ReasoningExample], stage: int = 0) -> Batch:
+        """The base batch plus ``step_ids``/``step_mask`` (rows, tokens) — one row per supervised
+        latent group — ``step_source`` (rows,): the group's index in the flattened (batch·groups)
+        latents, and ``joint``: whether the step loss is on at this stage."""
+        base_stage, joint = self._split_stage(stage)
+        batch = self.base.collate(examples, base_stage)
+        layouts = [self.base.layout(len(ex.steps), base_stage) for ex in examples]
+        max_groups = max(k for _, k in layouts) // self.c
+        ids, source = [], []
+        for b, (ex, (replaced, k)) in enumerate(zip(examples, layouts)):
+            for g, target in enumerate(self.step_targets(ex.steps[:replaced], k // self.c)):
+                if target is not None:
+                    ids.append(target)
+                    source.append(b * max_groups + g)
+        width = max((len(t) for t in ids), default=0)
+        batch["step_ids"] = torch.tensor(
+            [t + [self.tokenizer.pad_token_id] * (width - len(t)) for t in ids], dtype=torch.long
+        ).reshape(len(ids), width)
+        batch["step_mask"] = torch.tensor(
+            [[1] * len(t) + [0] * (width - len(t)) for t in ids], dtype=torch.long
+        ).reshape(len(ids), width)
+        batch["step_source"] = torch.tensor(source, dtype=torch.long)
+        batch["joint"] = joint
+        return batch
+
+    def _base_losses(self, batch: Batch) -> tuple[LossOutput, torch.Tensor]:
+        if isinstance(self.base, Codi):
+            out, latents, _ = self.base.losses(batch)
+            return out, latents
+        ids = batch["input_ids"]  # Coconut: its loss, keeping the thoughts
+        fwd = latent_forward(
+            self.backbone,
+            self.backbone.get_input_embeddings()(ids),
+            batch["attention_mask"],
+            ids == self.base.tokens.latent,
+        )
+        loss = lm_loss(self.backbone, fwd.hidden_states, batch["labels"])
+        return LossOutput(loss, {"loss": float(loss.detach())}), fwd.latents
+
+    def step_loss(self, latents: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """CE of the decoder writing each group's step, all groups in one pass.
+
+        Args:
+            latents: (batch, max_latents, hidden) thoughts from the base's forward.
+            batch: from :meth:`collate` (``step_ids``, ``step_mask``, ``step_source``).
+        """
+        b, k, hidden = latents.shape
+        prefix = latents.reshape(b * (k // self.c), self.c, hidden)[batch["step_source"]]  # (rows, c, hidden)
+        ids, mask = batch["step_ids"], batch["step_mask"]
+        with self._decoder() as decoder:
+            embeds = torch.cat(
+                [prefix.to(decoder.dtype), decoder.get_input_embeddings()(ids)], 1
+            )  # (rows, c+T, hidden)
+            full_mask = torch.cat([mask.new_ones(len(ids), self.c), mask], 1)
+            labels = torch.cat([torch.full_like(ids[:, : self.c], -100), ids.masked_fill(mask == 0, -100)], 1)
+            none = torch.zeros_like(full_mask, dtype=torch.bool)
+            out = latent_forward(decoder, embeds, full_mask, none)
+            return lm_loss(decoder, out.hidden_states, labels)
+
+    def forward(self, batch: Batch) -> LossOutput:
+        out, latents = self._base_losses(batch)
+        if not batch["joint"] or batch["step_source"].numel() == 0:
+            return LossOutput(out.loss, {**out.logs, "step_loss": 0.0})
+        step = self.step_loss(latents, batch)
+        loss = out.loss + self.config.step_loss_weight * step
+        return LossOutput(loss, {**out.logs, "loss": float(loss.detach()), "step_loss": float(step.detach())})
+
+    # --- inference --------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def reason(self, questions: Sequence[str], max_new_tokens: int = 64, **options: Any) -> ReasonOutput:
+        """The base method's inference, untouched (the decoder is never run here)."""
+        return self.base.reason(questions, max_new_tokens, **options)
+
+    @torch.no_grad()
+    def decode_steps(self, latents: torch.Tensor, max_new_tokens: int | None = None) -> list[list[str]]:
+        """Greedy text the decoder writes for each latent group, all groups in one batch.
+
+        Args:
+            latents: (batch, k, hidden) thoughts (e.g. ``reason(...).latents``); k a multiple of c.
+            max_new_tokens: budget per step (default ``max_step_tokens``).
+
+        Returns:
+            Per example, one string per group of ``c`` latents.
+        """
+        b, k, hidden = latents.shape
+        groups = k // self.c
+        prefix = latents.reshape(b * groups, self.c, hidden)
+        with self._decoder() as decoder:
+            cache = DynamicCache(config=decoder.config)
+            h, mask = extend(
+                decoder, cache, prefix.new_zeros(b * groups, 0, dtype=torch.long), prefix.to(decoder.dtype)
+            )
+            gen = generate_from_cache(
+                decoder,
+                cache,
+                mask,
+                h[:, -1],
+                max_new_tokens or self.config.max_step_tokens,
+                self.tokenizer.eos_token_id,
+            )
+        texts = [t.strip() for t in self.tokenizer.batch_decode(gen.rows(), skip_special_tokens=True)]
+        return [texts[i * groups : (i + 1) * groups] for i in range(b)]
+
+    def target_texts(self, steps: Sequence[str], groups: int) -> list[str]:
+        """The text each group should decode to (as :meth:`decode_steps` writes it; '' = none)."""
+        targets = [(t or [])[:-1] for t in self.step_targets(steps, groups)]  # without eos
+        return [t.strip() for t in self.tokenizer.batch_decode(targets, skip_special_tokens=True)]
