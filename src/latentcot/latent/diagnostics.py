@@ -1,8 +1,28 @@
-"""Looking inside continuous thoughts: what each latent "says" through the LM head."""
+"""Looking inside continuous thoughts: what each latent "says", and whether they collapse.
+
+Per example: each latent's nearest vocabulary tokens through the LM head (Coconut's probe), its
+norm and its cosine similarity to the other latents. Over a data set: the "latent instability"
+SIM-CoT describes (Wei et al. 2025, arXiv:2509.20317, Section 3) as numbers —
+
+* mean pairwise cosine similarity of an example's latents (1 = every latent the same vector),
+* effective rank (Roy & Vetterli 2007): ``exp(entropy(σ / Σσ))`` of the singular values of the
+  example's (latents × hidden) matrix — 1 when all latents are parallel, ``k`` when they are
+  orthogonal with equal norms,
+* latent norm relative to the mean token-embedding norm (latents drifting far off the scale of
+  the inputs the model was trained on),
+
+and step recovery: the fraction of latents whose decoded step equals the true step exactly.
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
 import torch
+import torch.nn.functional as F
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 
@@ -32,3 +52,142 @@ def nearest_tokens(
         [(tokenizer.convert_ids_to_tokens(int(i)), float(p)) for p, i in zip(ps, ids)]
         for ps, ids in zip(top.values, top.indices)
     ]
+
+
+def cosine_matrix(latents: torch.Tensor) -> torch.Tensor:
+    """(k, k) cosine similarities between the rows of ``latents`` (k, hidden)."""
+    unit = F.normalize(latents.float(), dim=-1)
+    return unit @ unit.T
+
+
+def mean_pairwise_cosine(latents: torch.Tensor) -> float:
+    """Mean cosine similarity over the k·(k-1) ordered pairs of distinct latents (NaN when k < 2)."""
+    k = latents.shape[0]
+    if k < 2:
+        return math.nan
+    sims = cosine_matrix(latents)
+    return float((sims.sum() - sims.diagonal().sum()) / (k * (k - 1)))
+
+
+def effective_rank(latents: torch.Tensor) -> float:
+    """``exp`` of the entropy of the normalised singular values of (k, hidden) ``latents``.
+
+    Roy & Vetterli (2007), "The effective rank: a measure of effective dimensionality".
+    """
+    s = torch.linalg.svdvals(latents.double())
+    p = s / s.sum()
+    p = p[p > 0]
+    return float(torch.exp(-(p * p.log()).sum()))
+
+
+def mean_embedding_norm(backbone: PreTrainedModel) -> float:
+    """Mean L2 norm of the rows of the input embedding matrix (the scale of real inputs)."""
+    return float(backbone.get_input_embeddings().weight.detach().float().norm(dim=-1).mean())
+
+
+@dataclass
+class LatentInfo:
+    """One latent of one example: nearest tokens, norm, similarity to every latent (itself = 1)."""
+
+    index: int
+    norm: float
+    relative_norm: float
+    nearest: list[tuple[str, float]]
+    similarity: list[float]
+    decoded_step: str | None = None
+
+
+@torch.no_grad()
+def describe_latents(
+    backbone: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    latents: torch.Tensor,
+    k: int = 5,
+    decoded_steps: Sequence[str] | None = None,
+) -> list[LatentInfo]:
+    """Everything ``latentcot inspect`` shows for one example's latents.
+
+    Args:
+        backbone: the model the latents came from.
+        tokenizer: its tokenizer.
+        latents: (steps, hidden) thoughts of one example.
+        k: nearest tokens per latent.
+        decoded_steps: the text a SIM-CoT step decoder writes per latent, when there is one
+            (one entry per latent; repeat a group's text for each of its latents).
+
+    Returns:
+        One :class:`LatentInfo` per latent.
+    """
+    near = nearest_tokens(backbone, tokenizer, latents, k)
+    sims = cosine_matrix(latents).tolist()
+    norms = latents.float().norm(dim=-1).tolist()
+    scale = mean_embedding_norm(backbone)
+    return [
+        LatentInfo(
+            i,
+            norms[i],
+            norms[i] / scale,
+            near[i],
+            sims[i],
+            None if decoded_steps is None else decoded_steps[i],
+        )
+        for i in range(latents.shape[0])
+    ]
+
+
+@dataclass
+class CollapseStats:
+    """Collapse diagnostics averaged over examples (see the module docstring)."""
+
+    n_examples: int
+    num_latents: int
+    mean_cosine: float
+    effective_rank: float
+    relative_norm: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(self).items()}
+
+
+def collapse_stats(latents: torch.Tensor, embedding_norm: float) -> CollapseStats:
+    """Per-example mean pairwise cosine, effective rank and relative norm, averaged.
+
+    Args:
+        latents: (examples, k, hidden) thoughts, every example with the same k.
+        embedding_norm: :func:`mean_embedding_norm` of the model.
+
+    Returns:
+        A :class:`CollapseStats` (``mean_cosine`` NaN when k < 2).
+    """
+    n, k, _ = latents.shape
+    cos = [mean_pairwise_cosine(x) for x in latents]
+    rank = [effective_rank(x) for x in latents]
+    norm = float(latents.float().norm(dim=-1).mean()) / embedding_norm
+    return CollapseStats(n, k, sum(cos) / n, sum(rank) / n, norm)
+
+
+@torch.no_grad()
+def collect_latents(
+    method: Any, questions: Sequence[str], batch_size: int = 64, **options: Any
+) -> torch.Tensor:
+    """(questions, k, hidden) thoughts a method's ``reason`` produces (greedy; 1 answer token)."""
+    pieces = []
+    for start in range(0, len(questions), batch_size):
+        out = method.reason(list(questions[start : start + batch_size]), max_new_tokens=1, **options)
+        pieces.append(out.latents.float().cpu())
+    return torch.cat(pieces)
+
+
+def step_recovery(decoded: Sequence[Sequence[str]], targets: Sequence[Sequence[str]]) -> float:
+    """Fraction of latent groups whose decoded step equals the true step exactly (stripped).
+
+    Args:
+        decoded: per example, the decoder's text per latent group.
+        targets: per example, the true text per group (aligned the same way).
+    """
+    pairs = [
+        (d.strip(), t.strip())
+        for ds, ts in zip(decoded, targets, strict=True)
+        for d, t in zip(ds, ts, strict=True)
+    ]
+    return sum(d == t for d, t in pairs) / max(1, len(pairs))

@@ -1,0 +1,185 @@
+"""SIM-CoT (Wei et al. 2025, arXiv:2509.20317) on Coconut and on CODI: the method contract, the
+one-pass step decoding, step alignment, and inference without the decoder."""
+
+import pytest
+import torch
+from test_methods import _task
+
+from latentcot.config import from_dict, to_dict
+from latentcot.data.tokenizer import train_word_tokenizer
+from latentcot.errors import LatentCotError
+from latentcot.latent.diagnostics import step_recovery
+from latentcot.methods import build_method, method_config
+from latentcot.methods.simcot import align_steps
+from latentcot.models import build_preset
+from latentcot.train.checkpoint import save_checkpoint
+from latentcot.train.recipe import ModelConfig, RunConfig, load_trained
+
+torch.set_num_threads(1)
+
+BASES = {
+    "coconut": {
+        "base": "coconut",
+        "base_options": {"c_thought": 1, "max_latent_stage": 3, "epochs_per_stage": 1},
+    },
+    "codi": {"base": "codi", "base_options": {"num_latents": 4}, "latents_per_step": 2},
+}
+
+
+def _options(base, **options):
+    return {**BASES[base], **options}
+
+
+def _simcot(base, **options):
+    examples = _task()
+    tokenizer = train_word_tokenizer(examples)
+    torch.manual_seed(0)
+    config = method_config("simcot", _options(base, **options), where="test: simcot")
+    return build_method("simcot", config, build_preset("micro", len(tokenizer)), tokenizer), examples
+
+
+def _last(method):
+    return method.num_stages() - 1
+
+
+def test_align_steps_merges_extras_and_pads_missing():
+    assert align_steps(["a", "b", "c"], 3) == [["a"], ["b"], ["c"]]
+    assert align_steps(["a", "b", "c"], 2) == [["a"], ["b", "c"]]  # extras merge into the last latent
+    assert align_steps(["a"], 3) == [["a"], [], []]  # missing steps
+    assert align_steps(["a"], 0) == []
+
+
+@pytest.mark.parametrize("base", list(BASES))
+def test_config_round_trip_and_bad_options(base):
+    config = method_config("simcot", _options(base))
+    assert from_dict(type(config), to_dict(config)) == config
+    with pytest.raises(LatentCotError, match="method.base_options"):
+        method_config("simcot", {"base": base, "base_options": {"bogus": 1}})
+    with pytest.raises(LatentCotError, match="uniform_prob"):
+        method_config("simcot", {"base": "coconut", "base_options": {"uniform_prob": 0.5}})
+
+
+@pytest.mark.parametrize("base", list(BASES))
+def test_contract_every_parameter_moves_and_loss_falls(base):
+    method, examples = _simcot(base)
+    batch = method.collate(examples[:4], stage=_last(method))
+    out = method(batch)
+    assert torch.isfinite(out.loss) and out.logs["step_loss"] > 0
+    before = {n: p.detach().clone() for n, p in method.named_parameters()}
+    assert any(n.startswith("step_decoder.") for n in before)
+    out.loss.backward()
+    torch.optim.Adam(method.parameters(), lr=1e-3).step()
+    assert not [n for n, p in method.named_parameters() if torch.equal(p, before[n])]
+    optimizer = torch.optim.Adam(method.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(30):
+        loss = method(batch).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+
+
+@pytest.mark.parametrize("base", list(BASES))
+def test_batched_step_loss_equals_per_latent_loss(base):
+    method, examples = _simcot(base, missing_steps="none")
+    batch = method.collate(examples[:3], stage=_last(method))
+    _, latents = method._base_losses(batch)
+    batched = method.step_loss(latents, batch)
+    per_row, tokens = [], []
+    for r in range(len(batch["step_source"])):
+        n = int(batch["step_mask"][r].sum())
+        one = {"step_ids": batch["step_ids"][r : r + 1, :n], "step_mask": batch["step_mask"][r : r + 1, :n],
+               "step_source": batch["step_source"][r : r + 1]}  # fmt: skip
+        per_row.append(method.step_loss(latents, one) * n)
+        tokens.append(n)
+    torch.testing.assert_close(batched, sum(per_row) / sum(tokens), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("base", list(BASES))
+def test_batched_decoding_equals_per_latent_decoding(base):
+    method, examples = _simcot(base)
+    _train(method, examples, 15)  # past the untrained decoder's empty outputs
+    latents = method.reason([ex.question for ex in examples[:3]], max_new_tokens=2).latents
+    batched = method.decode_steps(latents, max_new_tokens=6)
+    assert any(text for row in batched for text in row)
+    c = method.c
+    alone = [
+        [
+            method.decode_steps(latents[b : b + 1, g * c : (g + 1) * c], 6)[0][0]
+            for g in range(latents.shape[1] // c)
+        ]
+        for b in range(3)
+    ]
+    assert batched == alone
+
+
+def test_two_stage_schedule_turns_the_step_loss_on_later():
+    method, examples = _simcot("codi", decoder_start_epoch=2)
+    assert method.num_stages() == 2 and [method.stage_for_epoch(e) for e in range(4)] == [0, 0, 1, 1]
+    first = method(method.collate(examples[:2], stage=0))
+    assert first.logs["step_loss"] == 0.0
+    assert method(method.collate(examples[:2], stage=1)).logs["step_loss"] > 0
+
+
+def test_shared_decoder_builds_no_copy():
+    method, examples = _simcot("coconut", decoder="shared")
+    assert method.step_decoder is None and method.has_step_decoder
+    assert not any(k.startswith("step_decoder.") for k in method.state_dict())
+    assert method(method.collate(examples[:2], stage=_last(method))).logs["step_loss"] > 0
+
+
+def _train(method, examples, steps):
+    batch = method.collate(examples, stage=_last(method))
+    optimizer = torch.optim.Adam(method.parameters(), lr=3e-3)
+    for _ in range(steps):
+        loss = method(batch).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    method.eval()
+
+
+def test_step_recovery_of_a_trained_model_is_far_above_chance():
+    method, examples = _simcot(
+        "coconut", base_options={"c_thought": 1, "max_latent_stage": 3, "no_curriculum": True}
+    )
+    train = examples[:6]
+    _train(method, train, 150)
+    out = method.reason([ex.question for ex in train], max_new_tokens=12)
+    decoded = method.decode_steps(out.latents)
+    targets = [method.target_texts(ex.steps, 3) for ex in train]
+    # chance of writing a 5-word step of an 8-word vocabulary exactly is ~1e-4
+    assert step_recovery(decoded, targets) >= 0.8
+    assert out.answers == [ex.answer for ex in train]
+
+
+def test_inference_without_the_decoder_file_builds_no_decoder_and_answers_the_same(tmp_path):
+    options = _options("coconut")
+    method, examples = _simcot("coconut")
+    _train(method, examples[:4], 20)
+    cfg = RunConfig(model=ModelConfig(name_or_path="micro"), method={"name": "simcot", **options})
+    folder = save_checkpoint(tmp_path, method, {"step": 1, "config": to_dict(cfg)})
+    assert (folder / "step_decoder.safetensors").is_file()
+    questions = [ex.question for ex in examples]
+    with_decoder, _ = load_trained(folder)
+    assert with_decoder.has_step_decoder
+    answers = with_decoder.reason(questions, max_new_tokens=12)
+    assert with_decoder.decode_steps(answers.latents, 4) == method.decode_steps(
+        method.reason(questions, 2).latents, 4
+    )
+    (folder / "step_decoder.safetensors").unlink()
+    without, _ = load_trained(folder)
+    assert without.step_decoder is None and not without.has_step_decoder
+    assert not any(k.startswith("step_decoder.") for k in without.state_dict())
+    again = without.reason(questions, max_new_tokens=12)
+    assert again.texts == answers.texts and again.num_forward_passes == answers.num_forward_passes
+    with pytest.raises(LatentCotError, match="no step decoder"):
+        without.decode_steps(again.latents)
+
+
+def test_lora_decoder_needs_peft():
+    pytest.importorskip("peft", reason="peft is an optional extra (LoRA step decoder)")
+    method, examples = _simcot("coconut", decoder="lora")
+    assert method(method.collate(examples[:2], stage=_last(method))).logs["step_loss"] > 0
