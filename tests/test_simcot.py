@@ -1,6 +1,8 @@
 """SIM-CoT (Wei et al. 2025, arXiv:2509.20317) on Coconut and on CODI: the method contract, the
 one-pass step decoding, step alignment, and inference without the decoder."""
 
+import json
+
 import pytest
 import torch
 from test_methods import _task
@@ -183,3 +185,24 @@ def test_lora_decoder_needs_peft():
     pytest.importorskip("peft", reason="peft is an optional extra (LoRA step decoder)")
     method, examples = _simcot("coconut", decoder="lora")
     assert method(method.collate(examples[:2], stage=_last(method))).logs["step_loss"] > 0
+
+
+def test_inspect_cli_shows_steps_and_collapse_numbers(tmp_path, capsys):
+    from latentcot.cli import main
+    from latentcot.data.formats import write_examples
+
+    flat = {"base_options": {"c_thought": 1, "max_latent_stage": 3, "no_curriculum": True}}
+    options = _options("coconut", **flat)
+    method, examples = _simcot("coconut", **flat)
+    _train(method, examples[:6], 150)
+    cfg = RunConfig(model=ModelConfig(name_or_path="micro"), method={"name": "simcot", **options})
+    folder = save_checkpoint(tmp_path, method, {"step": 1, "config": to_dict(cfg)})
+    assert main(["inspect", str(folder), examples[0].question]) == 0
+    shown = capsys.readouterr().out
+    assert f"step:    {examples[0].steps[1]}" in shown and "latent 2:" in shown and "cosine:" in shown
+    write_examples(examples[:6], tmp_path / "data.jsonl")
+    assert main(["inspect", str(folder), "--data", str(tmp_path / "data.jsonl")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["n_examples"] == 6 and report["num_latents"] == 3 and report["step_recovery"] >= 0.8
+    assert -1.0 <= report["mean_cosine"] <= 1.0 and 1.0 <= report["effective_rank"] <= 3.0
+    assert main(["inspect", str(folder)]) == 2  # neither a question nor --data

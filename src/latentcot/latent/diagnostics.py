@@ -191,3 +191,34 @@ def step_recovery(decoded: Sequence[Sequence[str]], targets: Sequence[Sequence[s
         for d, t in zip(ds, ts, strict=True)
     ]
     return sum(d == t for d, t in pairs) / max(1, len(pairs))
+
+
+@torch.no_grad()
+def dataset_diagnostics(
+    method: Any, examples: Sequence[Any], batch_size: int = 64, step_decoder: Any = None, **options: Any
+) -> dict[str, Any]:
+    """Collapse diagnostics (and step recovery) of a latent method over records.
+
+    Args:
+        method: a latent method (its ``reason`` returns ``latents``; ``backbone`` gives the scale).
+        examples: records (``question``, ``steps``).
+        batch_size: questions per ``reason`` call.
+        step_decoder: a SIM-CoT method with its decoder (``decode_steps``, ``target_texts``, ``c``)
+            to also measure step recovery; None to skip it.
+        **options: passed to ``reason`` (e.g. ``n_latents``).
+
+    Returns:
+        :meth:`CollapseStats.as_dict` plus ``step_recovery`` when a decoder is given.
+    """
+    latents = collect_latents(method, [ex.question for ex in examples], batch_size, **options)
+    result = collapse_stats(latents, mean_embedding_norm(method.backbone)).as_dict()
+    if step_decoder is not None:
+        device = next(step_decoder.parameters()).device
+        decoded: list[list[str]] = []
+        for start in range(0, len(examples), batch_size):
+            decoded += step_decoder.decode_steps(latents[start : start + batch_size].to(device))
+        groups = latents.shape[1] // step_decoder.c
+        result["step_recovery"] = step_recovery(
+            decoded, [step_decoder.target_texts(ex.steps, groups) for ex in examples]
+        )
+    return result

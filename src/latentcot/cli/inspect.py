@@ -1,0 +1,79 @@
+"""`latentcot inspect CKPT "question"` and `latentcot inspect CKPT --data FILE`: look inside the
+latents of a trained model (see :mod:`latentcot.latent.diagnostics`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from latentcot.errors import LatentCotError
+
+
+def _step_decoder(method):  # noqa: ANN001, ANN202
+    from latentcot.methods.simcot import SimCot
+
+    return method if isinstance(method, SimCot) and method.has_step_decoder else None
+
+
+def _one(method, args: argparse.Namespace, options: dict) -> None:  # noqa: ANN001
+    from latentcot.latent.diagnostics import describe_latents
+
+    out = method.reason([args.question], max_new_tokens=args.max_new_tokens, **options)
+    print(f"answer: {out.answers[0]}")
+    print(f"text:   {out.texts[0]}")
+    if out.latents is None or not out.latents.shape[1]:
+        print("(no latents)")
+        return
+    latents = out.latents[0]
+    steps = None
+    decoder = _step_decoder(method)
+    if decoder is not None:
+        groups = decoder.decode_steps(out.latents)[0]
+        steps = [groups[i // decoder.c] for i in range(len(groups) * decoder.c)]
+    for info in describe_latents(method.backbone, method.tokenizer, latents, args.top_k, steps):
+        print(f"latent {info.index}: norm {info.norm:.2f} ({info.relative_norm:.2f}x token embeddings)")
+        if info.decoded_step is not None:
+            print(f"  step:    {info.decoded_step}")
+        print("  nearest: " + "  ".join(f"{w} ({p:.2f})" for w, p in info.nearest))
+        print("  cosine:  " + " ".join(f"{s:+.2f}" for s in info.similarity))
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from latentcot.train.recipe import load_trained
+
+    if (args.question is None) == (args.data is None):
+        raise LatentCotError("inspect: give either a question or --data FILE")
+    method, _ = load_trained(args.checkpoint)
+    options = {"n_latents": args.n_latents} if args.n_latents is not None else {}
+    if args.question is not None:
+        _one(method, args, options)
+        return 0
+    from latentcot.data.formats import read_examples
+    from latentcot.latent.diagnostics import dataset_diagnostics
+
+    examples = read_examples(args.data)[: args.n]
+    probe = method.reason([examples[0].question], max_new_tokens=1, **options)
+    if probe.latents is None or not probe.latents.shape[1]:
+        raise LatentCotError(f"inspect: method '{method.name}' produced no latents to diagnose")
+    result = dataset_diagnostics(method, examples, args.batch_size, _step_decoder(method), **options)
+    print(json.dumps({"checkpoint": args.checkpoint, "data": args.data, **result}, indent=2))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "inspect",
+        help="look inside a checkpoint's latents: decoded steps, nearest tokens, collapse diagnostics",
+        description="With a question: per latent, the step a SIM-CoT decoder writes (when the checkpoint "
+        "has one), the nearest vocabulary tokens, its norm and cosine similarity to the other latents. "
+        "With --data: mean pairwise cosine, effective rank, relative norm (and step recovery) over records.",
+    )
+    p.add_argument("checkpoint", help="checkpoint folder or run folder (its latest checkpoint)")
+    p.add_argument("question", nargs="?", help="one question to look inside")
+    p.add_argument("--data", help="records (.json, .jsonl or iCoT .txt) for collapse diagnostics")
+    p.add_argument("--n", type=int, default=200, help="first N records of --data")
+    p.add_argument("--n-latents", type=int, help="continuous thoughts at inference (default: the method's)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--max-new-tokens", type=int, default=64)
+    p.add_argument("--top-k", type=int, default=5, help="nearest vocabulary tokens per latent")
+    p.set_defaults(handler=_inspect)
