@@ -93,25 +93,35 @@ class RunConfig:
         return method_config(name, options, where="method")
 
 
+def resolve_data_path(path: str, cfg: DataConfig, key: str) -> Path:
+    """An absolute path as is; a relative one under the data directory when it exists there."""
+    candidate = Path(path)
+    if candidate.is_absolute() or candidate.is_file():
+        return candidate
+    root = data_dir(cfg.data_dir or None)
+    if root is None:
+        raise LatentCotError(f"data.{key} '{path}': not found, and no data directory (set $LATENTCOT_DATA_DIR or data.data_dir)")
+    if not (root / candidate).is_file():
+        raise LatentCotError(f"data.{key} '{path}': not found in the data directory {root} (try `latentcot data download`)")
+    return root / candidate
+
+
 def load_examples(cfg: DataConfig, seed: int) -> tuple[list[ReasoningExample], list[ReasoningExample], str]:
     """Training and held-out records, and where the held-out ones came from."""
     if cfg.train_file:
-        train = read_examples(cfg.train_file)
+        train = read_examples(resolve_data_path(cfg.train_file, cfg, "train_file"))
     else:
         train = generate(cfg.task, cfg.train_size, seed, **cfg.generator)
     if cfg.eval_file:
-        path = Path(cfg.eval_file)
-        if not path.is_absolute():
-            root = data_dir(cfg.data_dir or None)
-            if root is None:
-                raise LatentCotError(f"data.eval_file '{cfg.eval_file}': no data directory found; set $LATENTCOT_DATA_DIR")
-            path = root / path
+        path = resolve_data_path(cfg.eval_file, cfg, "eval_file")
         held_out = read_examples(path)
         source = str(path)
     else:
         seen = {ex.question for ex in train}
-        held_out = [ex for ex in generate(cfg.task, cfg.eval_size or 500, seed + 1, **cfg.generator) if ex.question not in seen]
-        source = f"generated ({cfg.task}, seed {seed + 1}, not in the training set)"
+        wanted = cfg.eval_size or 500
+        held_out = [ex for ex in generate(cfg.task, 2 * wanted, seed + 1, **cfg.generator) if ex.question not in seen]
+        held_out = held_out[:wanted]
+        source = f"generated ({cfg.task}, seed {seed + 1}, questions not in the training set)"
     if cfg.eval_size:
         held_out = held_out[: cfg.eval_size]
     return train, held_out, source

@@ -282,7 +282,7 @@ class Trainer:
             meta = {"method": method.name, "config": self.run_config}
             (self.run_dir / "config.json").write_text(json.dumps(meta, indent=2))
             self.writer = SummaryWriter(self.run_dir / "tb", purge_step=self.step if latest else None)
-            print(json.dumps(meta, indent=2))
+            print(json.dumps(meta))
             print(f"{'resuming from ' + str(latest) if latest else 'starting'}: {self.total_steps} steps, "
                   f"{self.steps_per_epoch} per epoch, effective batch size {self.effective_batch_size} "
                   f"= {cfg.batch_size} x {cfg.grad_accum} accumulation x {ctx.world_size} processes")
