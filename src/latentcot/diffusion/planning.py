@@ -85,13 +85,13 @@ def reference_states(v_fn: VelocityFn, x_T: Tensor, grid: Tensor, cond: Tensor |
 def local_errors(xs: Tensor, vs: Tensor, grid: Tensor) -> Tensor:
     """Per-sample squared local Euler error of every jump: (G, G, batch), +inf where j <= i."""
     g, n = xs.shape[:2]
-    xs, vs = xs.reshape(g, n, -1).double(), vs.reshape(g, n, -1).double()
-    out = torch.full((g, g, n), float("inf"), dtype=torch.float64)
+    xs, vs, grid = xs.reshape(g, n, -1).double(), vs.reshape(g, n, -1).double(), grid.to(xs.device)
+    out = torch.full((g, g, n), float("inf"), dtype=torch.float64, device=xs.device)
     for i in range(g - 1):
         h = (grid[i + 1:] - grid[i])[:, None, None]  # (G-i-1, 1, 1), negative
         e = xs[i][None] + h * vs[i][None] - xs[i + 1:]  # e_ij for all j > i
         out[i, i + 1:] = e.pow(2).mean(-1)
-    return out
+    return out.cpu()
 
 
 def _dna_from_error(err: Tensor, grid: Tensor) -> Tensor:
@@ -121,7 +121,7 @@ def diffusion_dna(v_fn: VelocityFn, x_T: Tensor, grid: Tensor | None = None, con
     out = DiffusionDNA(grid, _dna_from_error(err, grid), err)
     if groups is not None:
         for c in groups.unique().tolist():
-            e = per_sample[:, :, groups == c].mean(-1)
+            e = per_sample[:, :, (groups == c).cpu()].mean(-1)
             out.per_condition[c], out.per_condition_error[c] = _dna_from_error(e, grid), e
     return out
 
