@@ -121,3 +121,12 @@ def test_quick_demo_runs_end_to_end(tmp_path, capsys):
     assert set(summaries) == {"nocot", "cot", "coconut"}
     out = capsys.readouterr().out
     assert "| nocot |" in out and "| coconut |" in out and "latent 0:" in out
+
+
+def test_report_covers_every_run(tmp_path):
+    run(coconut(tmp_path / "a", epochs=1))
+    out = tmp_path / "report.html"
+    assert cli(["report", str(tmp_path / "a"), "--out", str(out)]) == 0
+    page = out.read_text()
+    assert "data:image/png;base64," in page and "<td>coconut</td>" in page and "config.yaml" in page
+    assert cli(["report", str(tmp_path), "--out", str(out)]) == 2  # not a run folder: one-line error
