@@ -1,0 +1,134 @@
+"""EndoCoT study: solved rate (parse + check of generated images) vs maze size and vs T.
+
+Variants (all the same PuzzleDiT, same steps and data; see docs/results/endocot.md):
+  endocot       reasoner, T latent thoughts, terminal grounding, stage 1 then stage 2
+  no_reasoner   the same DiT conditioned on the puzzle image only (static conditioning)
+  t0            reasoner with T = 0 (the <bot> output conditions the DiT; no latent steps)
+  no_grounding  endocot with grounding_weight = 0
+
+    # every run of a plan in parallel (one process per run), then the table:
+    python bench/endocot_study.py sweep --plan cpu --runs runs/endocot-study-cpu --jobs 2
+    python bench/endocot_study.py collect --runs runs/endocot-study-cpu --out bench/results/endocot_cpu.json
+    # one run:
+    python bench/endocot_study.py run --variant endocot --size 4 --T 4 --runs runs/x --plan cpu
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+VARIANTS = {
+    "endocot": {},
+    "no_reasoner": {"model.reasoner": False},
+    "t0": {"model.latent_steps": 0},
+    "no_grounding": {"model.grounding_weight": 0.0},
+}
+
+# plan -> shared settings and the (variant, size, T) runs; the CPU plan fits 2 shared cores
+PLANS = {
+    "cpu": {
+        "settings": {"device": "cpu", "data.train_size": 3000, "data.eval_size": 200, "train.batch_size": 64,
+                     "train.stage1_steps": 600, "train.stage2_steps": 1200, "train.max_seconds": 1500,
+                     "train.warmup_steps": 100, "train.lr": 1e-3},
+        "runs": [(v, 4, 4) for v in VARIANTS] + [("endocot", 4, 2)],
+    },
+    "gpu": {
+        "settings": {"device": "cuda", "data.train_size": 10000, "data.eval_size": 500, "train.batch_size": 256,
+                     "train.stage1_steps": 2000, "train.stage2_steps": 4000, "train.max_seconds": 160,
+                     "train.warmup_steps": 200, "train.lr": 1e-3, "model.reasoner_hidden": 128,
+                     "model.reasoner_layers": 2, "model.reasoner_heads": 4, "model.dit_hidden": 128,
+                     "model.dit_depth": 4, "model.dit_heads": 4},
+        "runs": [(v, s, 4) for s in (4, 6) for v in ("endocot", "no_reasoner")]
+        + [(v, 8, 4) for v in VARIANTS] + [("endocot", 8, T) for T in (1, 2, 8)],
+    },
+}
+
+
+def run_name(variant: str, size: int, T: int) -> str:
+    return f"{variant}-maze{size}-T{T}"
+
+
+def run_one(plan: str, variant: str, size: int, T: int, runs: Path) -> None:
+    """Train and evaluate one configuration into ``runs/<name>/`` (eval.json holds the result)."""
+    from latentcot.config import load_config
+    from latentcot.visual.train import VisualRunConfig, main
+
+    torch.set_num_threads(1)  # the CPU is shared; on the GPU machine each run gets one core
+    settings = {**PLANS[plan]["settings"], "data.size": size, "model.latent_steps": T, **VARIANTS[variant],
+                "out_dir": str(runs / run_name(variant, size, T))}
+    cfg = load_config(VisualRunConfig, None, [f"{k}={v}" for k, v in settings.items()])
+    result = main(cfg, log=None)
+    result.update(variant=variant, size=size, T=cfg.model.latent_steps, plan=plan, machine=machine())
+    (Path(cfg.out_dir) / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(f"{run_name(variant, size, T)}: solved {result['solved']:.3f} after {result['steps']} steps")
+
+
+def machine() -> str:
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(0)} (+{platform.node()})"
+    return f"cpu {platform.processor() or platform.machine()} ({platform.node()})"
+
+
+def sweep(plan: str, runs: Path, jobs: int) -> None:
+    """Every run of ``plan``, ``jobs`` processes at a time."""
+    runs.mkdir(parents=True, exist_ok=True)
+    todo = list(PLANS[plan]["runs"])
+    active: list[subprocess.Popen] = []
+    while todo or active:
+        while todo and len(active) < jobs:
+            v, s, T = todo.pop(0)
+            log = open(runs / f"{run_name(v, s, T)}.log", "w")
+            active.append(subprocess.Popen([sys.executable, __file__, "run", "--plan", plan, "--variant", v,
+                                            "--size", str(s), "--T", str(T), "--runs", str(runs)],
+                                           stdout=log, stderr=subprocess.STDOUT))
+        time.sleep(2)
+        active = [p for p in active if p.poll() is None]
+
+
+def collect(runs: Path, out: Path) -> None:
+    """Merge ``runs/*/eval.json`` into one JSON and print the markdown table."""
+    rows = []
+    for path in sorted(runs.glob("*/eval.json")):
+        r = json.loads(path.read_text())
+        rows.append({k: r[k] for k in ("variant", "size", "T", "solved", "n_eval", "steps", "train_seconds",
+                                       "plan", "machine")} | {"final_flow": r["final"]["flow"],
+                                                              "final_grounding": r["final"]["grounding"]})
+    rows.sort(key=lambda r: (r["size"], list(VARIANTS).index(r["variant"]), r["T"]))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"command": " ".join(sys.argv), "rows": rows}, indent=2) + "\n")
+    print("| variant | maze | T | solved | n | steps | train s | machine |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['variant']} | {r['size']}x{r['size']} | {r['T']} | {r['solved']:.3f} | {r['n_eval']} | "
+              f"{r['steps']} | {r['train_seconds']} | {r['machine']} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=("run", "sweep", "collect"))
+    parser.add_argument("--plan", choices=sorted(PLANS), default="cpu")
+    parser.add_argument("--variant", choices=sorted(VARIANTS), default="endocot")
+    parser.add_argument("--size", type=int, default=4)
+    parser.add_argument("--T", type=int, default=4)
+    parser.add_argument("--runs", type=Path, default=Path("runs/endocot-study"))
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=Path("bench/results/endocot.json"))
+    args = parser.parse_args()
+    if args.command == "run":
+        run_one(args.plan, args.variant, args.size, args.T, args.runs)
+    elif args.command == "sweep":
+        sweep(args.plan, args.runs, args.jobs)
+    else:
+        collect(args.runs, args.out)
+
+
+if __name__ == "__main__":
+    main()

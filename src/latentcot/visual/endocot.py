@@ -1,0 +1,223 @@
+"""EndoCoT at tiny scale: a reasoner thinks in latent steps, a DiT draws the answer image.
+
+EndoCoT (Dai et al. 2026, https://arxiv.org/abs/2603.12252) puts a latent chain of thought in
+front of a diffusion model. Here:
+
+- **Reasoner**: a tiny Hugging Face causal LM (the GPT-2 preset) reads the puzzle as one token
+  per cell (each cell's pixel block through a linear embedder, like a ViT patch), then ``<bot>``,
+  then runs the shared latent loop (:func:`latentcot.latent.loop.think`) for ``T`` continuous
+  thoughts: each thought is the last hidden state fed back as the next input (Coconut). Thought
+  ``i`` is the output at the ``i``-th latent position; thought 0 is the output at ``<bot>``, the
+  only "thought" when ``T = 0``.
+- **Denoiser**: :class:`PuzzleDiT`, the diffusion core's DiT with the puzzle image concatenated
+  to ``x_t`` as 3 extra input channels (the model copies walls and marks from it, pixel-aligned)
+  and the thought as the adaLN condition vector (DiT's best-scoring conditioning, one global
+  vector added to the time embedding, so every block's norms and gates depend on the thought).
+  It predicts ``x`` (JiT) via :class:`FlowMatching`; the loss is plain MSE on ``x`` by default
+  (``loss_space="v"`` gives JiT's v-loss, whose 1/t² weight spends the model on low-noise detail).
+- **Terminal grounding**: ``MSE(final thought, enc(answer)) / Var_batch(enc)`` where ``enc`` is the reasoner's own
+  last hidden state after reading ``cells <bot> answer-text <eot>``, taken under stop-gradient
+  (the target must not move towards the thought, or both collapse to a constant).
+- **Stages**: stage 1 draws, from thought ``i``, the partial solution after
+  ``round(i·num_steps/T)`` steps (one random ``i`` per example and step); stage 2 draws the
+  full solution from the final thought only.
+
+Images enter as (batch, 3, H, W) in [0, 1] and are mapped to [-1, 1] for diffusion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from latentcot.config import option
+from latentcot.diffusion.formulation import FlowMatching
+from latentcot.diffusion.models import DiT
+from latentcot.diffusion.samplers import euler
+from latentcot.diffusion.schedules import uniform
+from latentcot.errors import LatentCotError
+from latentcot.latent.loop import think
+from latentcot.models.presets import build_causal_lm
+
+# answer-text characters of every task (maze moves, Sudoku digits) and the reasoner's markers
+CHARS = "UDLR0123456789"
+BOT, EOT, PAD = len(CHARS), len(CHARS) + 1, len(CHARS) + 2
+VOCAB_SIZE = len(CHARS) + 3
+
+
+@dataclass
+class EndoCoTConfig:
+    """The model: reasoner, DiT, flow matching and loss weights."""
+
+    reasoner: bool = option(True, "use the latent reasoner; false = the same DiT with static (no) conditioning")
+    latent_steps: int = option(4, "T, continuous thoughts before drawing (0: the reasoner's <bot> output only)")
+    reasoner_layers: int = option(2, "GPT-2 blocks of the reasoner")
+    reasoner_hidden: int = option(64, "reasoner width (also the thought size)")
+    reasoner_heads: int = option(2, "reasoner attention heads")
+    dit_hidden: int = option(64, "DiT token width")
+    dit_depth: int = option(4, "DiT blocks")
+    dit_heads: int = option(2, "DiT attention heads")
+    target: str = option("x", "what the DiT predicts: x (JiT), eps or v")
+    loss_space: str = option("target", "target: MSE on the prediction (equal weight at every t, so the coarse "
+                             "layout decided at high noise counts as much as detail); v: JiT's v-space loss")
+    t_sampling: str = option("logit_normal", "training times: uniform, or logit_normal (sigmoid(N(t_mu, 1)))")
+    t_mu: float = option(0.8, "logit-normal mean; > 0 favours high noise, where the layout is decided (JiT: 0.8)")
+    grounding_weight: float = option(1.0, "weight of MSE(final thought, answer encoding); 0 disables grounding")
+
+    def __post_init__(self) -> None:
+        if self.latent_steps < 0:
+            raise LatentCotError(f"latent_steps must be 0 or more, got {self.latent_steps}")
+        if self.target not in ("x", "eps", "v"):
+            raise LatentCotError(f"target must be x, eps or v, got {self.target!r}")
+        if self.t_sampling not in ("uniform", "logit_normal"):
+            raise LatentCotError(f"t_sampling must be uniform or logit_normal, got {self.t_sampling!r}")
+        if self.loss_space not in ("target", "v"):
+            raise LatentCotError(f"loss_space must be target or v, got {self.loss_space!r}")
+        if self.reasoner_hidden % self.reasoner_heads or self.dit_hidden % self.dit_heads:
+            raise LatentCotError("reasoner_hidden / dit_hidden must be divisible by their heads")
+        if self.grounding_weight < 0:
+            raise LatentCotError(f"grounding_weight must be >= 0, got {self.grounding_weight}")
+
+
+class PuzzleDiT(DiT):
+    """The core DiT with the puzzle image as 3 extra input channels: ``[x_t, puzzle] -> 3 channels``.
+
+    Args:
+        image_size, patch_size, hidden, depth, heads: as :class:`DiT` (patch = one puzzle cell).
+        cond_dim: size of the thought vector (0: no condition, the static baseline).
+    """
+
+    def __init__(self, image_size: int, patch_size: int, hidden: int, depth: int, heads: int, cond_dim: int) -> None:
+        super().__init__(image_size, patch_size, 3, hidden, depth, heads, cond_dim)
+        self.x_embedder = nn.Conv2d(6, hidden, kernel_size=patch_size, stride=patch_size)
+        nn.init.xavier_uniform_(self.x_embedder.weight.view(hidden, -1))
+        nn.init.zeros_(self.x_embedder.bias)
+
+    def forward(self, x_t: Tensor, t: Tensor, cond: Tensor | None = None, puzzle: Tensor | None = None) -> Tensor:
+        assert puzzle is not None, "PuzzleDiT draws a solution for a puzzle"
+        return super().forward(torch.cat([x_t, puzzle], 1), t, cond)
+
+
+def cell_tokens(images: Tensor, block: int) -> Tensor:
+    """(batch, 3, H, W) -> (batch, cells, 3·block²): one flattened pixel block per cell, row-major."""
+    return F.unfold(images, kernel_size=block, stride=block).transpose(1, 2)
+
+
+def encode_answers(texts: list[str]) -> tuple[Tensor, Tensor]:
+    """Answer texts -> (ids (batch, longest + 1) right-padded with PAD, each ending in EOT; lengths)."""
+    unknown = {ch for text in texts for ch in text} - set(CHARS)
+    if unknown:
+        raise LatentCotError(f"answer text: characters {sorted(unknown)} are not in {CHARS!r}")
+    rows = [[CHARS.index(ch) for ch in text] + [EOT] for text in texts]
+    longest = max(len(r) for r in rows)
+    ids = torch.full((len(rows), longest), PAD, dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = torch.tensor(row)
+    return ids, torch.tensor([len(r) for r in rows])
+
+
+class EndoCoT(nn.Module):
+    """Reasoner + PuzzleDiT (+ terminal grounding), trained with :meth:`loss`, sampled with :meth:`generate`.
+
+    Args:
+        cfg: the model config.
+        image_size: puzzle image side in pixels.
+        block: pixels per cell side (the DiT patch and the reasoner's cell token).
+    """
+
+    def __init__(self, cfg: EndoCoTConfig, image_size: int, block: int) -> None:
+        super().__init__()
+        self.cfg, self.block = cfg, block
+        cells = (image_size // block) ** 2
+        self.reasoner = None
+        if cfg.reasoner:
+            self.reasoner = build_causal_lm("gpt2", VOCAB_SIZE, cfg.reasoner_layers, cfg.reasoner_hidden,
+                                            cfg.reasoner_heads, max_positions=2 * cells + cfg.latent_steps + 8)
+            self.cell_embed = nn.Linear(3 * block * block, cfg.reasoner_hidden)
+        cond_dim = cfg.reasoner_hidden if cfg.reasoner else 0
+        self.dit = PuzzleDiT(image_size, block, cfg.dit_hidden, cfg.dit_depth, cfg.dit_heads, cond_dim)
+        self.flow = FlowMatching(target=cfg.target, loss_space=cfg.loss_space,  # type: ignore[arg-type]
+                                 t_sampling=cfg.t_sampling, mu=cfg.t_mu)  # type: ignore[arg-type]
+
+    def _prefix(self, puzzle: Tensor) -> Tensor:
+        """``cells <bot>`` as input embeddings, (batch, cells + 1, hidden)."""
+        assert self.reasoner is not None
+        cells = self.cell_embed(cell_tokens(puzzle, self.block))
+        bot = self.reasoner.get_input_embeddings().weight[BOT].expand(puzzle.shape[0], 1, -1)
+        return torch.cat([cells, bot], 1)
+
+    def thoughts(self, puzzle: Tensor) -> Tensor | None:
+        """The thought trajectory, (batch, T + 1, hidden): index 0 at ``<bot>``, index T the final
+        thought; None without a reasoner. Puzzle images in [0, 1]."""
+        if self.reasoner is None:
+            return None
+        prefix = self._prefix(puzzle)
+        mask = torch.ones(prefix.shape[:2], dtype=torch.long, device=puzzle.device)
+        out = think(self.reasoner, prefix, mask, self.cfg.latent_steps)
+        return out.hidden_states[:, prefix.shape[1] - 1 :]  # (batch, T + 1, hidden)
+
+    @torch.no_grad()
+    def answer_encoding(self, puzzle: Tensor, answer_ids: Tensor, answer_lens: Tensor) -> Tensor:
+        """enc(answer): the reasoner's last hidden state over ``cells <bot> answer <eot>``, (batch, hidden).
+        Right padding needs no mask: a causal model's earlier positions never see it."""
+        assert self.reasoner is not None
+        embeds = torch.cat([self._prefix(puzzle), self.reasoner.get_input_embeddings()(answer_ids)], 1)
+        h = self.reasoner.base_model(inputs_embeds=embeds).last_hidden_state
+        last = (puzzle.shape[-1] // self.block) ** 2 + answer_lens.to(h.device)  # index of <eot>
+        return h[torch.arange(h.shape[0], device=h.device), last]
+
+    def _net(self, puzzle: Tensor):  # noqa: ANN202 - the FlowMatching Net signature
+        return lambda x_t, t, cond: self.dit(x_t, t, cond, puzzle=puzzle * 2 - 1)
+
+    def loss(self, batch: dict[str, Tensor], stage: int, generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        """Flow-matching loss (+ grounding) on a batch.
+
+        Args:
+            batch: ``puzzle``, ``solution`` (batch, 3, H, W) in [0, 1]; ``order`` (batch, H, W) long,
+                the first thought index whose partial target shows each pixel as in the solution
+                (T + 1 where it never differs from the puzzle); ``answer_ids``, ``answer_lens``.
+            stage: 1 (thought i draws partial i) or 2 (final thought draws the solution).
+            generator: RNG for t, noise and the thought index.
+
+        Returns:
+            dict with ``loss`` (total), ``flow`` and ``grounding`` (0 when off), scalars.
+        """
+        puzzle, solution = batch["puzzle"], batch["solution"]
+        n, T = puzzle.shape[0], self.cfg.latent_steps
+        thoughts = self.thoughts(puzzle)
+        step = torch.full((n,), T, device=puzzle.device)
+        if stage == 1 and T > 0:  # thought i -> the partial solution of i/T of the way
+            step = torch.randint(1, T + 1, (n,), device=puzzle.device, generator=generator)
+        shown = (batch["order"] <= step[:, None, None])[:, None]  # (batch, 1, H, W)
+        target = torch.where(shown, solution, puzzle)
+        cond = None if thoughts is None else thoughts[torch.arange(n, device=puzzle.device), step]
+        flow = self.flow.loss(self._net(puzzle), target * 2 - 1, cond, generator=generator)
+        grounding = flow.new_zeros(())
+        if thoughts is not None and self.cfg.grounding_weight > 0:
+            enc = self.answer_encoding(puzzle, batch["answer_ids"], batch["answer_lens"])
+            # terminal thought grounding: MSE, relative to how much answer encodings differ in the batch
+            # (raw hidden states of different answers sit close together, so a raw MSE is ~1e-3)
+            grounding = (thoughts[:, -1] - enc).pow(2).mean() / (enc.var(0).mean() + 1e-6)
+        return {"loss": flow + self.cfg.grounding_weight * grounding, "flow": flow, "grounding": grounding}
+
+    @torch.no_grad()
+    def generate(self, puzzle: Tensor, steps: int = 10, seed: int = 0) -> Tensor:
+        """Draw solution images: think, then ``steps`` Euler steps from noise (t = 1) to t = 0.
+
+        Args:
+            puzzle: (batch, 3, H, W) in [0, 1].
+            steps: sampler steps (NFE).
+            seed: noise seed.
+
+        Returns:
+            (batch, 3, H, W) images in [0, 1].
+        """
+        thoughts = self.thoughts(puzzle)
+        cond = None if thoughts is None else thoughts[:, -1]
+        g = torch.Generator(device=puzzle.device).manual_seed(seed)
+        x_T = torch.randn(puzzle.shape, generator=g, device=puzzle.device)
+        sample = euler(self.flow.velocity_fn(self._net(puzzle)), x_T, uniform(steps), cond=cond)
+        return ((sample.x + 1) / 2).clamp(0, 1)

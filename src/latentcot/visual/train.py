@@ -1,0 +1,266 @@
+"""The visual (EndoCoT) recipe: puzzles -> tensors -> stage 1 / stage 2 training -> solved rate.
+
+``latentcot visual train [CONFIG.yaml] [key=value ...]`` calls :func:`main`; so can a Python user::
+
+    latentcot visual train data.size=6 model.latent_steps=4 out_dir=runs/endocot-maze6
+    latentcot visual eval runs/endocot-maze6 --n 500
+    latentcot visual solve runs/endocot-maze6 --index 3 --out solve/
+
+A run folder describes itself: ``config.yaml`` (the resolved config), ``model.safetensors``,
+``metrics.jsonl`` and ``eval.json``; :func:`load_run` rebuilds the model from the folder alone.
+One process only: the models are tiny (see the EndoCoT paper, https://arxiv.org/abs/2603.12252,
+for the 20B-scale recipe).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_model, save_model
+
+from latentcot.config import from_dict, option, read_yaml, save_config, to_dict
+from latentcot.errors import LatentCotError
+from latentcot.visual.endocot import EndoCoT, EndoCoTConfig, encode_answers
+from latentcot.visual.tasks import TASKS, render
+
+EVAL_SEED_OFFSET = 1_000_003  # evaluation puzzles come from a seed the training set never uses
+
+
+@dataclass
+class VisualDataConfig:
+    task: str = option("maze", f"puzzle family ({', '.join(sorted(TASKS))})")
+    size: int = option(4, "cells per side (maze: 4, 6, 8, ...; sudoku: 4 or 9)")
+    train_size: int = option(4000, "training puzzles (seeded by the run seed)")
+    eval_size: int = option(200, "held-out puzzles for the solved rate (seed + 1000003)")
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise LatentCotError(f"task '{self.task}': unknown (valid: {', '.join(sorted(TASKS))})")
+        if self.train_size < 1 or self.eval_size < 1:
+            raise LatentCotError("train_size and eval_size must be at least 1")
+
+
+@dataclass
+class VisualTrainConfig:
+    batch_size: int = option(64, "puzzles per step")
+    lr: float = option(1e-3, "peak AdamW learning rate (linear warm-up, cosine decay to 0)")
+    weight_decay: float = option(0.0, "AdamW weight decay")
+    warmup_steps: int = option(100, "linear warm-up steps")
+    stage1_steps: int = option(1000, "stage-1 steps: thought i draws the partial solution i/T of the way")
+    stage2_steps: int = option(1000, "stage-2 steps: the final thought draws the full solution")
+    clip_grad: float = option(1.0, "global gradient-norm clip; 0 disables")
+    max_seconds: float = option(0.0, "time limit in seconds (0: none); lr decay and the stage split then follow elapsed time")
+    log_every: int = option(100, "steps between metric lines")
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.log_every < 1 or self.stage1_steps < 0 or self.stage2_steps < 0:
+            raise LatentCotError("batch_size and log_every must be >= 1, stage steps >= 0")
+        if self.stage1_steps + self.stage2_steps < 1 or self.lr <= 0:
+            raise LatentCotError("the run needs at least one step and a positive lr")
+
+
+@dataclass
+class VisualRunConfig:
+    """A whole EndoCoT run; YAML sections map to these fields."""
+
+    out_dir: str = option("runs/endocot", "run folder (config.yaml, model.safetensors, metrics.jsonl, eval.json)")
+    seed: int = option(0, "one seed for puzzles, initialisation, batches and sampling noise")
+    device: str = option("auto", "auto (cuda when available), cpu or cuda")
+    sample_steps: int = option(10, "Euler steps when drawing answers")
+    data: VisualDataConfig = field(default_factory=VisualDataConfig)
+    model: EndoCoTConfig = field(default_factory=EndoCoTConfig)
+    train: VisualTrainConfig = field(default_factory=VisualTrainConfig)
+
+    def __post_init__(self) -> None:
+        if self.device not in ("auto", "cpu", "cuda") or self.sample_steps < 1:
+            raise LatentCotError(f"device must be auto, cpu or cuda (got {self.device!r}); sample_steps >= 1")
+
+
+def resolve_device(name: str) -> torch.device:
+    return torch.device("cuda" if name == "auto" and torch.cuda.is_available() else ("cpu" if name == "auto" else name))
+
+
+def partial_step(i: int, T: int, num_steps: int) -> int:
+    """Solution step drawn from thought ``i`` of ``T``: ``round(i·num_steps/T)`` (halves up)."""
+    return math.floor(i * num_steps / T + 0.5)
+
+
+def prepare(task: str, puzzles: list, T: int) -> dict[str, torch.Tensor]:
+    """Puzzles -> training tensors (see :meth:`EndoCoT.loss`); images stored in float16 (exact for
+    the renderers' colours) to keep 8x8 sets small.
+
+    ``order[n, y, x]`` is the first thought ``i`` in 1..T whose partial target already shows pixel
+    ``(y, x)`` as in the solution; the partial for thought i is then ``where(order <= i, solution,
+    puzzle)``, which equals ``render_partial(partial_step(i))`` because the renderers only ever
+    paint a pixel from its puzzle colour to its solution colour (tested).
+    """
+    puzzle = np.stack([p.render_puzzle() for p in puzzles])
+    solution = np.stack([p.render_solution() for p in puzzles])
+    order = np.full(puzzle.shape[:1] + puzzle.shape[2:], T, dtype=np.int64)
+    for n, p in enumerate(puzzles):
+        for i in range(T - 1, 0, -1):  # descending: the earliest thought showing a pixel wins
+            done = (p.render_partial(partial_step(i, T, p.num_steps)) == solution[n]).all(0)
+            order[n][done] = i
+    ids, lens = encode_answers([p.answer_text() for p in puzzles])
+    return {"puzzle": torch.from_numpy(puzzle).half(), "solution": torch.from_numpy(solution).half(),
+            "order": torch.from_numpy(order), "answer_ids": ids, "answer_lens": lens}
+
+
+def batch_of(data: dict[str, torch.Tensor], idx: torch.Tensor, device: torch.device) -> dict[str, torch.Tensor]:
+    """Rows ``idx`` on ``device``, images as float32."""
+    out = {k: v[idx].to(device) for k, v in data.items()}
+    out["puzzle"], out["solution"] = out["puzzle"].float(), out["solution"].float()
+    return out
+
+
+def train(model: EndoCoT, data: dict[str, torch.Tensor], cfg: VisualTrainConfig, seed: int,
+          log: Any = None) -> list[dict[str, float]]:
+    """Stage 1 then stage 2 with AdamW (warm-up, cosine decay); returns the metric lines.
+
+    Args:
+        model: the model, already on its device.
+        data: from :func:`prepare` (on CPU; batches are moved as drawn).
+        cfg: optimisation settings.
+        seed: seeds batch order, times, noise and thought indices.
+        log: called with each metric line (e.g. ``print``), or None.
+    """
+    device = next(model.parameters()).device
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
+                            fused=device.type == "cuda")  # fewer kernel launches for tiny models
+    total = cfg.stage1_steps + cfg.stage2_steps
+    g_cpu, g_dev = torch.Generator().manual_seed(seed), torch.Generator(device=device).manual_seed(seed + 1)
+    n, lines, start = data["puzzle"].shape[0], [], time.time()
+    model.train()
+    for step in range(total):
+        # progress in steps, or in time under a time limit, so a cut-short run still decays its lr
+        # and gives stage 1 its share
+        elapsed = time.time() - start
+        progress = max(step / total, elapsed / cfg.max_seconds if cfg.max_seconds else 0.0)
+        if progress >= 1.0:
+            break
+        stage = 1 if step < cfg.stage1_steps and progress < cfg.stage1_steps / total else 2
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup_steps)) * 0.5 * (1 + math.cos(math.pi * progress))
+        out = model.loss(batch_of(data, torch.randint(n, (cfg.batch_size,), generator=g_cpu), device), stage, g_dev)
+        opt.zero_grad(set_to_none=True)
+        out["loss"].backward()
+        if cfg.clip_grad:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
+        opt.step()
+        if (step + 1) % cfg.log_every == 0 or step + 1 == total:
+            line = {"step": step + 1, "stage": stage, "seconds": round(time.time() - start, 1),
+                    **{k: round(v.item(), 5) for k, v in out.items()}}
+            lines.append(line)
+            if log is not None:
+                log(json.dumps(line))
+    if not lines or lines[-1]["step"] != step + 1:  # stopped by the time limit: log the last step
+        lines.append({"step": step, "stage": stage, "seconds": round(time.time() - start, 1),
+                      **{k: round(v.item(), 5) for k, v in out.items()}})
+    model.eval()
+    return lines
+
+
+@torch.no_grad()
+def solve(model: EndoCoT, task: str, puzzles: list, steps: int = 10, seed: int = 0,
+          batch_size: int = 256) -> tuple[np.ndarray, list, list[bool]]:
+    """Draw, parse and check answers.
+
+    Returns:
+        (generated images (n, 3, H, W) float32 in [0, 1], parsed answers, solved flags).
+    """
+    module, device = TASKS[task], next(model.parameters()).device
+    images = []
+    for i in range(0, len(puzzles), batch_size):
+        chunk = torch.from_numpy(np.stack([p.render_puzzle() for p in puzzles[i : i + batch_size]])).to(device)
+        images.append(model.generate(chunk, steps=steps, seed=seed + i).float().cpu().numpy())
+    drawn = np.concatenate(images)
+    answers = [module.parse(image) for image in drawn]
+    return drawn, answers, [bool(module.check(p, a)) for p, a in zip(puzzles, answers)]
+
+
+def eval_puzzles(cfg: VisualRunConfig, n: int | None = None) -> list:
+    """The held-out puzzles of a run (or the first ``n`` of that stream)."""
+    return TASKS[cfg.data.task].generate(n or cfg.data.eval_size, cfg.data.size, cfg.seed + EVAL_SEED_OFFSET)
+
+
+def build_model(cfg: VisualRunConfig) -> EndoCoT:
+    block = TASKS[cfg.data.task].BLOCK
+    return EndoCoT(cfg.model, cfg.data.size * block, block)
+
+
+def save_run(model: EndoCoT, cfg: VisualRunConfig, out_dir: str | Path) -> Path:
+    """Write ``config.yaml`` and ``model.safetensors`` atomically (temporary file, then rename);
+    ``save_model`` handles GPT-2's tied embedding. No pickle."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out / "config.yaml")
+    tmp = out / f".model-{os.getpid()}.safetensors"
+    save_model(model, str(tmp))
+    shutil.move(tmp, out / "model.safetensors")
+    return out
+
+
+def load_run(run_dir: str | Path, device: str = "cpu") -> tuple[EndoCoT, VisualRunConfig]:
+    """Rebuild a trained model (eval mode) and its config from a run folder."""
+    run = Path(run_dir)
+    if not (run / "config.yaml").is_file() or not (run / "model.safetensors").is_file():
+        raise LatentCotError(f"{run}: not an EndoCoT run (expected config.yaml and model.safetensors)")
+    cfg = from_dict(VisualRunConfig, read_yaml(run / "config.yaml"), str(run / "config.yaml"))
+    model = build_model(cfg)
+    load_model(model, str(run / "model.safetensors"))
+    return model.to(resolve_device(device)).eval(), cfg
+
+
+def main(cfg: VisualRunConfig, log: Any = print) -> dict[str, Any]:
+    """Generate puzzles, train stage 1 then stage 2, save, evaluate the solved rate.
+
+    Returns:
+        ``eval.json``'s content: solved rate, steps, seconds, final losses, config.
+    """
+    torch.manual_seed(cfg.seed)
+    device = resolve_device(cfg.device)
+    task = TASKS[cfg.data.task]
+    t0 = time.time()
+    data = prepare(cfg.data.task, task.generate(cfg.data.train_size, cfg.data.size, cfg.seed), cfg.model.latent_steps)
+    model = build_model(cfg).to(device)
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out / "config.yaml")
+    lines = train(model, data, cfg.train, cfg.seed, log)
+    (out / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    save_run(model, cfg, out)
+    _, _, solved = solve(model, cfg.data.task, eval_puzzles(cfg), cfg.sample_steps, cfg.seed)
+    result = {"solved": float(np.mean(solved)), "n_eval": len(solved), "steps": lines[-1]["step"],
+              "train_seconds": lines[-1]["seconds"], "total_seconds": round(time.time() - t0, 1),
+              "final": lines[-1], "device": str(device), "config": to_dict(cfg)}
+    (out / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
+    if log is not None:
+        log(f"solved {result['solved']:.3f} of {len(solved)} held-out {cfg.data.task} {cfg.data.size}x{cfg.data.size}")
+    return result
+
+
+def solve_to_files(model: EndoCoT, task: str, puzzle: Any, out_dir: str | Path, steps: int = 10,
+                   seed: int = 0) -> dict[str, Any]:
+    """Solve one puzzle and write ``puzzle.png``, ``answer.png`` (the drawn image) and
+    ``truth.png`` (the rendered solution) into ``out_dir``.
+
+    Returns:
+        ``{"answer": parsed answer as text, "solved": checked, "truth": the true answer text, "files": [...]}``.
+    """
+    module = TASKS[task]
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    drawn, answers, solved = solve(model, task, [puzzle], steps, seed)
+    files = [render.save_png(image, out / name) for image, name in
+             ((puzzle.render_puzzle(), "puzzle.png"), (drawn[0], "answer.png"), (puzzle.render_solution(), "truth.png"))]
+    return {"answer": module.answer_text(answers[0]), "solved": solved[0], "truth": puzzle.answer_text(),
+            "files": [str(f) for f in files]}
