@@ -49,7 +49,7 @@ def nearest_tokens(
     probs = torch.softmax(head(latents.to(head.weight.dtype)).float(), -1)  # (steps, vocab)
     top = probs.topk(k, -1)
     return [
-        [(tokenizer.convert_ids_to_tokens(int(i)), float(p)) for p, i in zip(ps, ids)]
+        [(str(tokenizer.convert_ids_to_tokens(int(i))), float(p)) for p, i in zip(ps, ids)]
         for ps, ids in zip(top.values, top.indices)
     ]
 
@@ -74,7 +74,7 @@ def effective_rank(latents: torch.Tensor) -> float:
 
     Roy & Vetterli (2007), "The effective rank: a measure of effective dimensionality".
     """
-    s = torch.linalg.svdvals(latents.double())
+    s = torch.linalg.svdvals(latents.double())  # (k,)
     p = s / s.sum()
     p = p[p > 0]
     return float(torch.exp(-(p * p.log()).sum()))
@@ -82,7 +82,8 @@ def effective_rank(latents: torch.Tensor) -> float:
 
 def mean_embedding_norm(backbone: PreTrainedModel) -> float:
     """Mean L2 norm of the rows of the input embedding matrix (the scale of real inputs)."""
-    return float(backbone.get_input_embeddings().weight.detach().float().norm(dim=-1).mean())
+    weight: torch.Tensor = backbone.get_input_embeddings().weight
+    return float(weight.detach().float().norm(dim=-1).mean())
 
 
 @dataclass

@@ -72,7 +72,7 @@ class SimCotConfig:
     build_step_decoder: bool = option(True, "build the decoder (training); False for inference-only use")
 
     def __post_init__(self) -> None:
-        base_cfg = from_dict(BASES[self.base][0], self.base_options, where="method.base_options")
+        base_cfg: Any = from_dict(BASES[self.base][0], self.base_options, where="method.base_options")
         c = self.group_size()
         if self.base == "coconut":
             if base_cfg.uniform_prob > 0:
@@ -120,6 +120,8 @@ class SimCot(nn.Module):
     """
 
     name = "simcot"
+    base: Coconut | Codi  # held, not registered (see above)
+    backbone: PreTrainedModel  # the base's, registered by name
 
     def __init__(self, config: SimCotConfig, backbone: PreTrainedModel, tokenizer: PreTrainedTokenizerBase):
         super().__init__()
@@ -202,7 +204,8 @@ class SimCot(nn.Module):
 
     def step_targets(self, steps: Sequence[str], groups: int) -> list[list[int] | None]:
         """Decoder target ids (``step\\n … <eos>``) per latent group; None where no loss."""
-        eos, out = self.tokenizer.eos_token_id, []
+        eos = self.tokenizer.eos_token_id
+        out: list[list[int] | None] = []
         for target in align_steps(steps, groups):
             if not target and self.config.missing_steps == "none":
                 out.append(None)
