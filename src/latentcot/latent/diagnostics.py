@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -82,7 +82,7 @@ def effective_rank(latents: torch.Tensor) -> float:
 
 def mean_embedding_norm(backbone: PreTrainedModel) -> float:
     """Mean L2 norm of the rows of the input embedding matrix (the scale of real inputs)."""
-    weight: torch.Tensor = backbone.get_input_embeddings().weight
+    weight = cast(torch.Tensor, backbone.get_input_embeddings().weight)
     return float(weight.detach().float().norm(dim=-1).mean())
 
 
