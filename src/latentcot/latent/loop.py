@@ -63,6 +63,36 @@ def position_ids(attention_mask: torch.Tensor, past_mask: torch.Tensor | None = 
     return (start + attention_mask.long().cumsum(-1) - 1).clamp(min=0)
 
 
+def attention_mask_4d(backbone: PreTrainedModel, mask_so_far: torch.Tensor, q_len: int, dtype: torch.dtype) -> torch.Tensor:
+    """The (batch, 1, q_len, past + q_len) mask of one pass in which every query sees at least itself.
+
+    With left padding a padding query has no real key before it. Fused SDPA kernels (cuDNN /
+    efficient attention under bf16 on CUDA) return NaN for such a fully masked row, the NaN enters
+    the cache as that position's keys and values, and 0 × NaN then poisons every real query. Letting
+    each position attend to itself changes nothing for real tokens (they always see themselves) and
+    keeps padding finite. Without padding the 2D mask is returned and the model builds its own.
+    Flash-attention-2 unpads sequences itself, so it keeps the 2D mask too.
+
+    Args:
+        backbone: supplies the attention implementation (``sdpa`` takes a boolean mask, ``eager`` an additive one).
+        mask_so_far: (batch, past + q_len) 1 for real positions, 0 for padding.
+        q_len: positions computed in this pass (the last ``q_len`` columns).
+        dtype: dtype of the additive mask for eager attention.
+    """
+    implementation = backbone.config._attn_implementation
+    if bool(mask_so_far.all()) or implementation not in ("sdpa", "eager"):
+        return mask_so_far
+    total = mask_so_far.shape[1]
+    keys = torch.arange(total, device=mask_so_far.device)
+    queries = keys[total - q_len :, None]  # (q_len, 1) absolute positions
+    allowed = (keys <= queries)[None] & mask_so_far.bool()[:, None, :]  # (batch, q_len, total)
+    allowed |= (keys == queries)[None]
+    allowed = allowed[:, None]  # (batch, 1, q_len, total)
+    if implementation == "sdpa":
+        return allowed
+    return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill(~allowed, torch.finfo(dtype).min)
+
+
 def _pass(
     backbone: PreTrainedModel,
     embeds: torch.Tensor,
@@ -73,7 +103,7 @@ def _pass(
 ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
     out = backbone.base_model(
         inputs_embeds=embeds,
-        attention_mask=mask_so_far,
+        attention_mask=attention_mask_4d(backbone, mask_so_far, embeds.shape[1], embeds.dtype),
         position_ids=positions,
         past_key_values=cache,
         use_cache=True,
