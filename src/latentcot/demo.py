@@ -87,16 +87,32 @@ def run_demo(out_dir: Path = Path("runs/demo"), quick: bool = False) -> dict[str
         from latentcot.eval.evaluate import EvalResult
 
         results.append(EvalResult(**run["eval"]))
-    print(f"\n=== latentcot demo: trained from scratch on CPU in {time.perf_counter() - began:.0f} s; held-out: {source}")
-    print(format_table(results))
+    lines = [
+        f"Trained from scratch in {time.perf_counter() - began:.0f} s on {_machine()}; held-out: {source}.",
+        "",
+        format_table(results),
+        "",
+    ]
     for method, run in summaries.items():
         t = run["train"]
-        print(f"- {method}: {t['step']} optimizer steps, final training loss {t['loss']:.3f}, "
-              f"{run['train_seconds_including_eval']:.0f} s (training + evaluation)")
+        lines.append(f"- {method}: {t['step']} optimizer steps, final training loss {t['loss']:.3f}, "
+                     f"{run['train_seconds_including_eval']:.0f} s (training + evaluation)")
+    print("\n=== latentcot demo\n" + "\n".join(lines))
     _show_latents(out_dir / "coconut", source)
     (out_dir / "summary.json").write_text(json.dumps(summaries, indent=2, default=str))
+    command = "latentcot demo" + (" --quick" if quick else "")
+    (out_dir / "summary.md").write_text(
+        f"## The demo (`{command}`, also `make demo`)\n\n" + "\n".join(lines) + "\n"
+    )
     print(f"\ncheckpoints: {out_dir}/<method>/checkpoints/ ; try: latentcot eval {out_dir}/coconut --data <file>")
     return summaries
+
+
+def _machine() -> str:
+    import os
+    import platform
+
+    return f"{platform.machine()} CPU, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
 
 
 def _show_latents(run_dir: Path, source: str) -> None:
