@@ -95,8 +95,8 @@ def partial_step(i: int, T: int, num_steps: int) -> int:
 
 
 def prepare(task: str, puzzles: list, T: int) -> dict[str, torch.Tensor]:
-    """Puzzles -> training tensors (see :meth:`EndoCoT.loss`); images stored in float16 (exact for
-    the renderers' colours) to keep 8x8 sets small.
+    """Puzzles -> training tensors (see :meth:`EndoCoT.loss`); images stored in float16 (within
+    1e-3 of the renders; black, white and the maze colours exactly) to keep 8x8 sets small.
 
     ``order[n, y, x]`` is the first thought ``i`` in 1..T whose partial target already shows pixel
     ``(y, x)`` as in the solution; the partial for thought i is then ``where(order <= i, solution,

@@ -1,0 +1,170 @@
+"""EndoCoT: shapes, losses, grounding, T = 0, partial targets, save/load, solve and the CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from latentcot.cli import main as cli_main
+from latentcot.config import from_dict, load_config, to_dict
+from latentcot.errors import LatentCotError
+from latentcot.visual.endocot import EndoCoT, EndoCoTConfig, encode_answers
+from latentcot.visual.tasks import maze, sudoku
+from latentcot.visual.train import (
+    VisualRunConfig,
+    batch_of,
+    build_model,
+    eval_puzzles,
+    load_run,
+    main,
+    partial_step,
+    prepare,
+    save_run,
+    solve,
+    solve_to_files,
+)
+
+TINY = {"reasoner_layers": 1, "reasoner_hidden": 32, "reasoner_heads": 2, "dit_hidden": 32, "dit_depth": 1,
+        "dit_heads": 2}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models are slower with several threads on a shared CPU (oversubscription)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny_model(**overrides) -> EndoCoT:
+    torch.manual_seed(0)
+    return EndoCoT(from_dict(EndoCoTConfig, {**TINY, **overrides}), image_size=16, block=4)
+
+
+def tiny_batch(T: int, n: int = 8) -> dict[str, torch.Tensor]:
+    data = prepare("maze", maze.generate(n, 4, seed=1), T)
+    return batch_of(data, torch.arange(n), torch.device("cpu"))
+
+
+def test_shapes() -> None:
+    model, batch = tiny_model(latent_steps=3), tiny_batch(3)
+    assert model.thoughts(batch["puzzle"]).shape == (8, 4, 32)  # (batch, T + 1, hidden)
+    enc = model.answer_encoding(batch["puzzle"], batch["answer_ids"], batch["answer_lens"])
+    assert enc.shape == (8, 32)
+    out = model.loss(batch, stage=1)
+    assert set(out) == {"loss", "flow", "grounding"} and all(torch.isfinite(v) for v in out.values())
+    images = model.generate(batch["puzzle"][:3], steps=2)
+    assert images.shape == (3, 3, 16, 16) and images.min() >= 0 and images.max() <= 1
+
+
+@pytest.mark.parametrize("stage", [1, 2])
+def test_flow_and_grounding_loss_fall_on_a_tiny_batch(stage: int) -> None:
+    model, batch = tiny_model(latent_steps=2), tiny_batch(2, n=4)
+    opt = torch.optim.Adam(model.parameters(), lr=5e-3)
+    losses = []
+    for _ in range(20):
+        out = model.loss(batch, stage, generator=torch.Generator().manual_seed(0))  # same t and noise each step
+        opt.zero_grad()
+        out["loss"].backward()
+        opt.step()
+        losses.append((out["flow"].item(), out["grounding"].item()))
+    (flow0, ground0), (flow1, ground1) = losses[0], losses[-1]
+    assert flow1 < 0.5 * flow0 and ground1 < 0.5 * ground0
+
+
+def test_grounding_is_zero_when_the_final_thought_is_the_answer_encoding() -> None:
+    model, batch = tiny_model(latent_steps=2), tiny_batch(2)
+    enc = model.answer_encoding(batch["puzzle"], batch["answer_ids"], batch["answer_lens"])
+    real = model.thoughts
+    assert model.loss(batch, 2)["grounding"].item() > 0
+    model.thoughts = lambda puzzle: torch.cat([real(puzzle)[:, :-1], enc[:, None]], 1)  # type: ignore[method-assign]
+    assert model.loss(batch, 2)["grounding"].item() == 0.0
+
+
+def test_answer_encoding_ignores_right_padding() -> None:
+    model, batch = tiny_model(), tiny_batch(4)
+    ids, lens = encode_answers(["RRD", "RRDLLU"])
+    puzzle = batch["puzzle"][:2]
+    both = model.answer_encoding(puzzle, ids, lens)
+    alone = model.answer_encoding(puzzle[:1], ids[:1, :4], lens[:1])
+    torch.testing.assert_close(both[:1], alone)
+
+
+def test_t0_and_no_reasoner_paths() -> None:
+    model, batch = tiny_model(latent_steps=0), tiny_batch(0)
+    assert model.thoughts(batch["puzzle"]).shape == (8, 1, 32)
+    assert torch.isfinite(model.loss(batch, stage=1)["loss"])
+    assert model.generate(batch["puzzle"][:2], steps=2).shape == (2, 3, 16, 16)
+    static = tiny_model(reasoner=False)
+    assert static.reasoner is None and static.thoughts(batch["puzzle"]) is None
+    assert static.loss(batch, stage=2)["grounding"].item() == 0.0
+
+
+@pytest.mark.parametrize(("task", "size", "T"), [("maze", 6, 4), ("maze", 4, 8), ("sudoku", 4, 3)])
+def test_partial_targets_equal_render_partial(task: str, size: int, T: int) -> None:
+    module = {"maze": maze, "sudoku": sudoku}[task]
+    puzzles = module.generate(6, size, seed=2)
+    data = prepare(task, puzzles, T)
+    for n, p in enumerate(puzzles):
+        for i in range(1, T + 1):
+            shown = torch.where(data["order"][n] <= i, data["solution"][n], data["puzzle"][n]).float().numpy()
+            # float16 storage: Sudoku's grey (0.6) is off by 1e-4, everything else is exact
+            np.testing.assert_allclose(shown, p.render_partial(partial_step(i, T, p.num_steps)), atol=1e-3, rtol=0)
+
+
+def test_config_and_weights_round_trip(tmp_path) -> None:
+    cfg = from_dict(VisualRunConfig, {"data": {"size": 4}, "model": {**TINY, "latent_steps": 2}})
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    save_run(model, cfg, tmp_path)
+    loaded, cfg2 = load_run(tmp_path)
+    assert to_dict(cfg2) == to_dict(cfg)
+    for (k, v), (k2, v2) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert k == k2 and torch.equal(v, v2)
+    puzzle = torch.from_numpy(maze.generate(2, 4, seed=3)[0].render_puzzle())[None]
+    torch.testing.assert_close(model.eval().generate(puzzle, steps=2), loaded.generate(puzzle, steps=2))
+
+
+def test_bad_config_keys_raise() -> None:
+    with pytest.raises(LatentCotError, match="latent_steps"):
+        load_config(VisualRunConfig, None, ["model.latent_step=3"])
+    with pytest.raises(LatentCotError, match="task"):
+        load_config(VisualRunConfig, None, ["data.task=chess"])
+    with pytest.raises(LatentCotError, match="not an EndoCoT run"):
+        load_run("/nonexistent-run")
+
+
+def test_solve_writes_files_and_a_checked_answer(tmp_path) -> None:
+    model, puzzle = tiny_model(latent_steps=1), maze.generate(1, 4, seed=4)[0]
+    result = solve_to_files(model, "maze", puzzle, tmp_path, steps=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["answer.png", "puzzle.png", "truth.png"]
+    assert result["truth"] == puzzle.answer_text()
+    path = maze.from_answer_text(puzzle, result["answer"])
+    assert result["solved"] == maze.check(puzzle, path)  # the pipeline, not accuracy
+
+
+def test_cli_train_eval_solve(tmp_path, capsys) -> None:
+    run = tmp_path / "run"
+    args = [f"out_dir={run}", "device=cpu", "data.train_size=16", "data.eval_size=4", "train.batch_size=4",
+            "train.stage1_steps=2", "train.stage2_steps=2", "sample_steps=2"] + [f"model.{k}={v}" for k, v in TINY.items()]
+    assert cli_main(["visual", "train", *args]) == 0
+    assert (run / "model.safetensors").is_file() and (run / "eval.json").is_file()
+    assert cli_main(["visual", "eval", str(run), "--n", "3"]) == 0
+    assert cli_main(["visual", "solve", str(run), "--index", "1", "--out", str(tmp_path / "s")]) == 0
+    out = capsys.readouterr().out
+    assert '"n": 3' in out and "answer:" in out and (tmp_path / "s" / "answer.png").is_file()
+    assert cli_main(["visual", "solve", str(tmp_path / "missing")]) == 2
+
+
+@pytest.mark.slow
+def test_trained_on_4x4_mazes_beats_chance(tmp_path) -> None:
+    """Minutes on one core (the CPU study's no-reasoner run: 1200 steps, solved 0.070): the trained
+    model solves more held-out 4x4 mazes than the same model untrained."""
+    cfg = load_config(VisualRunConfig, None, [f"out_dir={tmp_path}", "device=cpu", "data.train_size=3000",
+                                               "data.eval_size=200", "model.reasoner=false", "train.stage1_steps=400",
+                                               "train.stage2_steps=800"])
+    torch.manual_seed(cfg.seed)
+    _, _, untrained = solve(build_model(cfg), "maze", eval_puzzles(cfg), cfg.sample_steps, cfg.seed)
+    assert main(cfg, log=None)["solved"] > np.mean(untrained) + 0.03
