@@ -40,6 +40,12 @@ PLANS = {
                      "train.warmup_steps": 100, "train.lr": 1e-3},
         "runs": [(v, 4, 4) for v in VARIANTS],
     },
+    "cpu_long": {  # step-matched: the reasoner costs time per step, so compare at equal steps
+        "settings": {"device": "cpu", "data.train_size": 3000, "data.eval_size": 200, "train.batch_size": 64,
+                     "train.stage1_steps": 1000, "train.stage2_steps": 2000, "train.max_seconds": 1800,
+                     "train.warmup_steps": 100, "train.lr": 1e-3},
+        "runs": [("endocot", 4, 4), ("no_reasoner", 4, 4)],
+    },
     "gpu": {
         "settings": {"device": "cuda", "data.train_size": 10000, "data.eval_size": 500, "train.batch_size": 256,
                      "train.stage1_steps": 2000, "train.stage2_steps": 4000, "train.max_seconds": 160,
@@ -107,7 +113,8 @@ def collect(runs: Path, out: Path) -> None:
     print("| variant | maze | T | solved | n | steps | train s | machine |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['variant']} | {r['size']}x{r['size']} | {r['T']} | {r['solved']:.3f} | {r['n_eval']} | "
+        T = "–" if r["variant"] == "no_reasoner" else r["T"]  # no reasoner, no thoughts
+        print(f"| {r['variant']} | {r['size']}x{r['size']} | {T} | {r['solved']:.3f} | {r['n_eval']} | "
               f"{r['steps']} | {r['train_seconds']} | {r['machine']} |")
 
 

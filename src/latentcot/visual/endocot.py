@@ -92,9 +92,10 @@ class PuzzleDiT(DiT):
 
     def __init__(self, image_size: int, patch_size: int, hidden: int, depth: int, heads: int, cond_dim: int) -> None:
         super().__init__(image_size, patch_size, 3, hidden, depth, heads, cond_dim)
-        self.x_embedder = nn.Conv2d(6, hidden, kernel_size=patch_size, stride=patch_size)
-        nn.init.xavier_uniform_(self.x_embedder.weight.view(hidden, -1))
-        nn.init.zeros_(self.x_embedder.bias)
+        embedder = nn.Conv2d(6, hidden, kernel_size=patch_size, stride=patch_size)
+        nn.init.xavier_uniform_(embedder.weight.view(hidden, -1))  # as DiT: Xavier on the flattened kernel
+        nn.init.zeros_(embedder.bias)  # type: ignore[arg-type]
+        self.x_embedder = embedder
 
     def forward(self, x_t: Tensor, t: Tensor, cond: Tensor | None = None, puzzle: Tensor | None = None) -> Tensor:
         assert puzzle is not None, "PuzzleDiT draws a solution for a puzzle"
@@ -146,7 +147,7 @@ class EndoCoT(nn.Module):
         """``cells <bot>`` as input embeddings, (batch, cells + 1, hidden)."""
         assert self.reasoner is not None
         cells = self.cell_embed(cell_tokens(puzzle, self.block))
-        bot = self.reasoner.get_input_embeddings().weight[BOT].expand(puzzle.shape[0], 1, -1)
+        bot = self.reasoner.get_input_embeddings()(torch.full((puzzle.shape[0], 1), BOT, device=puzzle.device))
         return torch.cat([cells, bot], 1)
 
     def thoughts(self, puzzle: Tensor) -> Tensor | None:
