@@ -1,13 +1,14 @@
 """Language-model quality on the real ProsQA and ProntoQA validation sets, trained on generated data only.
 
-    python bench/lm_quality.py --device cuda --preset tiny --budget 210 --tag gpu    # 6 runs in parallel on one GPU
+    python bench/lm_quality.py --device cuda --preset tiny --budget 210 --slowdown 5 --tag gpu   # 6 runs at once on one GPU
     python bench/lm_quality.py --device cpu --preset micro --budget 60 --parallel 1 --tag cpu
 
 For each task (ProsQA, ProntoQA) and method (no-CoT, CoT, Coconut) a model is built from a preset
 and trained from scratch on generated records (``latentcot.data.generators``), then evaluated on
 the real validation file from the data directory. Each run is its own process. The number of
 epochs is fitted to a wall-clock ``--budget``: the run first times a few training steps (at the
-heaviest curriculum stage for Coconut) and then trains ``budget / epoch time`` epochs, so the
+heaviest curriculum stage for Coconut) and then trains ``budget / (slowdown x epoch time)`` epochs
+(the probe runs before the others load the device, hence ``--slowdown``), so the
 recorded config is exact and re-runnable. Writes bench/results/lm_quality[_TAG].json and
 docs/results/lm_quality[_TAG].md (generated from the JSON). Reference numbers (Hao et al. 2024,
 arXiv:2412.06769, Table 1, pretrained GPT-2): ProsQA Coconut 97.0, CoT 77.5, no-CoT 76.7;
@@ -115,6 +116,8 @@ def main() -> int:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--preset", default="tiny")
     parser.add_argument("--budget", type=float, default=210, help="training seconds per run (epochs are fitted to it)")
+    parser.add_argument("--slowdown", type=float, default=1.0,
+                        help="expected slowdown of training under the parallel runs vs the probe (about 5 for 6 runs on one H100)")
     parser.add_argument("--max-epochs", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--train-size", type=int, default=0, help="generated training records (0 = the papers' sizes)")
@@ -137,7 +140,7 @@ def main() -> int:
         raise SystemExit("no data directory: set LATENTCOT_DATA_DIR to a folder with prosqa/ and prontoqa/")
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="lm_quality_"))
     work.mkdir(parents=True, exist_ok=True)
-    specs = [{"task": task, "method": method, "preset": args.preset, "device": args.device, "budget": args.budget,
+    specs = [{"task": task, "method": method, "preset": args.preset, "device": args.device, "budget": args.budget / args.slowdown,
               "max_epochs": args.max_epochs, "batch_size": args.batch_size, "train_size": args.train_size, "lr": args.lr, "bf16": not args.no_bf16 and args.device == "cuda",
               "threads": args.threads, "out_dir": str(work / f"{task}_{method}"), "result": str(work / f"{task}_{method}.json")}
              for task in args.tasks.split(",") for method in args.methods.split(",")]
@@ -157,7 +160,7 @@ def main() -> int:
     with ThreadPoolExecutor(args.parallel) as pool:
         runs = list(pool.map(launch, specs))
     result = {"command": "python bench/lm_quality.py " + " ".join(sys.argv[1:]), "machine": machine_name(args.device, args.threads),
-              "parallel_runs": args.parallel, "wall_seconds": time.time() - started, "paper_table1": {f"{t}/{m}": v for (t, m), v in PAPER.items()},
+              "parallel_runs": args.parallel, "budget_s": args.budget, "slowdown": args.slowdown, "wall_seconds": time.time() - started, "paper_table1": {f"{t}/{m}": v for (t, m), v in PAPER.items()},
               "runs": runs}
     suffix = f"_{args.tag}" if args.tag else ""
     (ROOT / f"bench/results/lm_quality{suffix}.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
