@@ -140,6 +140,9 @@ class EndoCoT(nn.Module):
             self.cell_embed = nn.Linear(3 * block * block, cfg.reasoner_hidden)
         cond_dim = cfg.reasoner_hidden if cfg.reasoner else 0
         self.dit = PuzzleDiT(image_size, block, cfg.dit_hidden, cfg.dit_depth, cfg.dit_heads, cond_dim)
+        if self.dit.c_embedder is not None:  # zero-init the thought's entry (adaLN-zero / ControlNet spirit): at
+            nn.init.zeros_(self.dit.c_embedder.weight)  # first the DiT sees only t, and the thought's
+            # unit-scale features do not swamp the small time embedding while the reasoner is still random
         self.flow = FlowMatching(target=cfg.target, loss_space=cfg.loss_space,  # type: ignore[arg-type]
                                  t_sampling=cfg.t_sampling, mu=cfg.t_mu)  # type: ignore[arg-type]
 
