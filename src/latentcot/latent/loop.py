@@ -22,6 +22,8 @@ only the positions that carry a label, and :func:`generate_from_cache` only the 
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -93,6 +95,17 @@ def attention_mask_4d(backbone: PreTrainedModel, mask_so_far: torch.Tensor, q_le
     return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill(~allowed, torch.finfo(dtype).min)
 
 
+@functools.cache
+def _cache_keyword(model_type: type) -> str:
+    """The name under which this model's forward takes the KV cache.
+
+    transformers 5.x renamed `past_key_values` to `cache` (the old name warns and is
+    going away); older 5.x releases know only the old one.
+    """
+    params = inspect.signature(model_type.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
 def _pass(
     backbone: PreTrainedModel,
     embeds: torch.Tensor,
@@ -105,9 +118,9 @@ def _pass(
         inputs_embeds=embeds,
         attention_mask=attention_mask_4d(backbone, mask_so_far, embeds.shape[1], embeds.dtype),
         position_ids=positions,
-        past_key_values=cache,
         use_cache=True,
         output_hidden_states=all_layers,
+        **{_cache_keyword(type(backbone.base_model)): cache},
     )
     return out.last_hidden_state, out.hidden_states
 
