@@ -13,7 +13,12 @@ ORDER = ["demo", "lm_quality", "lm_speed", "latent_study", "data_stats", "diffus
 
 
 def main() -> None:
-    parts = sorted((ROOT / "docs" / "results").glob("*.md"), key=lambda p: (ORDER.index(p.stem) if p.stem in ORDER else len(ORDER), p.stem))
+    def rank(path: Path) -> tuple[int, str]:
+        # "lm_speed_cpu" sorts with "lm_speed": a section's stem starts with its ORDER name
+        hits = [i for i, name in enumerate(ORDER) if path.stem == name or path.stem.startswith(name + "_")]
+        return (hits[0] if hits else len(ORDER), path.stem)
+
+    parts = sorted((ROOT / "docs" / "results").glob("*.md"), key=rank)
     body = [
         "# Results",
         "",
