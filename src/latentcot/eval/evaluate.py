@@ -70,9 +70,9 @@ def evaluate(
     Returns:
         An :class:`EvalResult` with per-example predictions.
     """
-    was_training = method.training  # type: ignore[attr-defined]
-    method.eval()  # type: ignore[attr-defined]
-    device = next(method.parameters()).device  # type: ignore[attr-defined]
+    was_training = method.training
+    method.eval()
+    device = next(method.parameters()).device
     predictions: list[dict[str, Any]] = []
     tokens = passes = 0
     elapsed = 0.0
@@ -92,7 +92,7 @@ def evaluate(
                 {"question": ex.question, "gold": ex.answer, "predicted": answer, "text": text,
                  "correct": is_correct(task, answer, ex.answer)}
             )
-    method.train(was_training)  # type: ignore[attr-defined]
+    method.train(was_training)
     n = len(examples)
     return EvalResult(
         method=method.name,

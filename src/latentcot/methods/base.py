@@ -8,11 +8,13 @@ is batched, KV-cached inference. The trainer knows nothing else about a method.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 import torch
+from torch import nn
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from latentcot.data.record import ReasoningExample
 
@@ -53,10 +55,30 @@ class Method(Protocol):
     ``stage`` is the curriculum stage (Coconut); the method owns its schedule
     (``stage_for_epoch``) and the trainer follows it. Methods without a curriculum ignore it and
     report ``num_stages() == 1``.
+
+    Every method class is also an ``nn.Module``; the Protocol lists the module members callers
+    use (``training``, ``eval``, ``train``, ``parameters``). Code that needs the full module
+    (DDP/FSDP wrapping, state dicts) views it as one with ``typing.cast(nn.Module, method)``.
     """
 
     name: str
+    config: Any  # the method's config dataclass
+    backbone: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
     reset_optimizer_per_stage: bool  # the trainer clears AdamW moments when the stage changes
+    training: bool
+
+    def eval(self) -> Self:
+        """Evaluation mode (``nn.Module.eval``)."""
+        ...
+
+    def train(self, mode: bool = True) -> Self:
+        """Training mode, or evaluation mode with ``mode=False`` (``nn.Module.train``)."""
+        ...
+
+    def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]:
+        """The parameters (``nn.Module.parameters``)."""
+        ...
 
     def collate(self, examples: Sequence[ReasoningExample], stage: int = 0) -> Batch:
         """Tokenise and pad a list of records into a training batch for ``stage``."""

@@ -22,7 +22,7 @@ import os
 import re
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -30,6 +30,9 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from latentcot.errors import LatentCotError
+
+if TYPE_CHECKING:
+    from latentcot.methods.base import Method
 
 CHECKPOINTS = "checkpoints"
 STEP_DECODER = "step_decoder."
@@ -101,7 +104,7 @@ def decode_state(data: Any, tensors: dict[str, torch.Tensor]) -> Any:
 
 def save_checkpoint(
     run_dir: str | Path,
-    method: nn.Module,
+    method: Method,
     info: dict[str, Any],
     trainer_state: dict[str, Any] | None = None,
     method_state: dict[str, torch.Tensor] | None = None,
@@ -149,12 +152,13 @@ def save_checkpoint(
 
 def _write(
     folder: Path,
-    method: nn.Module,
+    method: Method,
     info: dict[str, Any],
     trainer_state: dict[str, Any] | None,
     method_state: dict[str, torch.Tensor] | None,
 ) -> None:
-    state = method.state_dict() if method_state is None else method_state
+    module = cast(nn.Module, method)  # every method is an nn.Module (see methods/base.py)
+    state = module.state_dict() if method_state is None else method_state
     backbone = {k.removeprefix("backbone."): v for k, v in state.items() if k.startswith("backbone.")}
     method.backbone.save_pretrained(folder, state_dict=backbone)
     method.tokenizer.save_pretrained(folder)
@@ -223,7 +227,7 @@ def missing_keys_that_matter(method: nn.Module, missing: list[str]) -> list[str]
     ]
 
 
-def load_checkpoint(path: str | Path, method: nn.Module) -> dict[str, Any]:
+def load_checkpoint(path: str | Path, method: Method) -> dict[str, Any]:
     """Load a checkpoint's weights into ``method`` in place.
 
     Args:
@@ -238,8 +242,9 @@ def load_checkpoint(path: str | Path, method: nn.Module) -> dict[str, Any]:
     """
     info = read_info(path)
     state = read_method_state(path)
-    result = method.load_state_dict(state, strict=False)
-    missing = missing_keys_that_matter(method, result.missing_keys)
+    module = cast(nn.Module, method)  # every method is an nn.Module (see methods/base.py)
+    result = module.load_state_dict(state, strict=False)
+    missing = missing_keys_that_matter(module, result.missing_keys)
     if missing or result.unexpected_keys:
         raise LatentCotError(
             f"{path}: checkpoint does not match method '{info['method']}' "

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -43,7 +43,10 @@ from latentcot.train import checkpoint as ckpt
 from latentcot.train.config import TrainConfig
 from latentcot.train.distributed import DistContext, init_distributed, seed_everything
 
-EvalFn = Callable[[nn.Module], dict[str, float]]
+if TYPE_CHECKING:
+    from latentcot.methods.base import Method
+
+EvalFn = Callable[["Method"], dict[str, float]]
 
 
 def lr_factor(step: int, cfg: TrainConfig, total_steps: int) -> float:
@@ -123,7 +126,7 @@ class Trainer:
 
     def __init__(
         self,
-        method: nn.Module,
+        method: Method,
         train_examples: Sequence[Any],
         cfg: TrainConfig,
         run_dir: str | Path,
@@ -148,23 +151,30 @@ class Trainer:
 
     # --- set-up ---------------------------------------------------------------------------
 
+    @property
+    def _module(self) -> nn.Module:
+        """The method as the ``nn.Module`` every method is (see :mod:`latentcot.methods.base`)."""
+        return cast(nn.Module, self.method)
+
     def _wrap(self) -> nn.Module:
-        self.method.to(self.dist.device)
+        self._module.to(self.dist.device)
         if self.dist.world_size == 1 or self.cfg.distributed == "none":
-            return self.method
+            return self._module
         if self.fsdp:
             from torch.distributed.fsdp import fully_shard
 
-            for tensor in self.method.state_dict().values():  # FSDP does not sync the init itself
+            for tensor in self._module.state_dict().values():  # FSDP does not sync the init itself
                 dist.broadcast(tensor, src=0)
             block_names = set(self.method.backbone._no_split_modules or ())
             for module in self.method.backbone.modules():
                 if type(module).__name__ in block_names:
                     fully_shard(module)
-            return fully_shard(self.method)
+            # fully_shard returns its argument, its class swapped for one deriving from both
+            # FSDPModule and the module's own class
+            return cast(nn.Module, fully_shard(self._module))
         device_ids = [self.dist.local_rank] if self.dist.device.type == "cuda" else None
         return DistributedDataParallel(
-            self.method, device_ids=device_ids, find_unused_parameters=self.cfg.find_unused_parameters
+            self._module, device_ids=device_ids, find_unused_parameters=self.cfg.find_unused_parameters
         )
 
     def _sync_gradients(self, model: nn.Module, sync: bool) -> Any:
@@ -184,10 +194,11 @@ class Trainer:
             from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
 
             options = StateDictOptions(full_state_dict=True, cpu_offload=True)
-            method_state, optimizer_state = get_state_dict(model, self.optimizer, options=options)
+            full_state, optimizer_state = get_state_dict(model, self.optimizer, options=options)
+            method_state = cast(dict[str, torch.Tensor], full_state)  # full_state_dict: plain tensors
         else:
             optimizer_state = self.optimizer.state_dict()
-        rng = [_rng_state()]
+        rng: list[dict[str, Any] | None] = [_rng_state()]
         if self.dist.world_size > 1:
             # every rank's RNG goes into the checkpoint; all_gather_object pickles in memory
             # between the job's own processes, nothing pickled is ever written or read back
@@ -226,7 +237,8 @@ class Trainer:
             from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
 
             options = StateDictOptions(full_state_dict=True, strict=False)
-            set_state_dict(model, self.optimizer, model_state_dict=ckpt.read_method_state(path),
+            model_state: dict[str, Any] = ckpt.read_method_state(path)
+            set_state_dict(model, self.optimizer, model_state_dict=model_state,
                            optim_state_dict=state["optimizer"], options=options)
         else:
             ckpt.load_checkpoint(path, self.method)
@@ -267,7 +279,8 @@ class Trainer:
         cfg, ctx, method = self.cfg, self.dist, self.method
         model = self._wrap()
         method.train()
-        self.optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=tuple(cfg.betas))
+        beta1, beta2 = cfg.betas  # two numbers (checked by TrainConfig)
+        self.optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(beta1, beta2))
         schedule = partial(lr_factor, cfg=cfg, total_steps=self.total_steps)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, schedule)
         latest = ckpt.latest_checkpoint(self.run_dir) if resume else None
@@ -290,6 +303,7 @@ class Trainer:
         bar = tqdm(total=self.total_steps, initial=self.step, disable=not ctx.is_main, dynamic_ncols=True,
                    mininterval=0.1 if sys.stderr.isatty() else 30)
         autocast = partial(torch.autocast, ctx.device.type, torch.bfloat16, cfg.bf16 and ctx.device.type == "cuda")
+        log_sums: dict[str, float]
         loss_sum, log_sums, log_steps, log_start = torch.zeros((), device=ctx.device), {}, 0, time.perf_counter()
         checkpoint = None
 
@@ -300,7 +314,7 @@ class Trainer:
                 self.optimizer.state.clear()  # fresh AdamW moments for the new stage (Coconut)
             batches = epoch_batches(len(self.examples), self.epoch, cfg, ctx.rank, ctx.world_size)
             batches = batches[: self.steps_per_epoch * cfg.grad_accum]
-            loader = DataLoader(
+            loader: DataLoader[Any] = DataLoader(
                 self.examples,  # type: ignore[arg-type]
                 batch_sampler=batches[self.position :],
                 collate_fn=partial(method.collate, stage=stage),
@@ -320,7 +334,7 @@ class Trainer:
                     for key, value in out.logs.items():
                         log_sums[key] = log_sums.get(key, 0.0) + float(value) / cfg.grad_accum
                 grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad or math.inf)
-                lr = self.scheduler.get_last_lr()[0]
+                lr = float(self.scheduler.get_last_lr()[0])
                 self.optimizer.step()
                 self.scheduler.step()
                 self.optimizer.zero_grad(set_to_none=True)
