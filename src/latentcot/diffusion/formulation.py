@@ -152,7 +152,11 @@ class FlowMatching:
 
     def velocity_fn(self, net: Net) -> Callable[[Tensor, float, Tensor | None], Tensor]:
         """``(x_t, t, cond) -> v``: the function a sampler integrates (samplers know no model)."""
-        return lambda x_t, t, cond=None: self.denoise(net, x_t, t, cond)["v"]
+
+        def v(x_t: Tensor, t: Tensor | float, cond: Tensor | None = None) -> Tensor:
+            return self.denoise(net, x_t, t, cond)["v"]
+
+        return v
 
     def config(self) -> dict:
         """JSON-able settings, to write beside a checkpoint and rebuild with ``FlowMatching(**cfg)``."""

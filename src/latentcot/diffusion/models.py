@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -177,18 +177,23 @@ def initialize_dit_weights(model: DiT) -> None:
             nn.init.zeros_(module.bias)
     w = model.x_embedder.weight
     nn.init.xavier_uniform_(w.view(w.shape[0], -1))
-    nn.init.normal_(model.t_embedder[0].weight, std=0.02)
-    nn.init.normal_(model.t_embedder[2].weight, std=0.02)
+    nn.init.normal_(_linear(model.t_embedder[0]).weight, std=0.02)
+    nn.init.normal_(_linear(model.t_embedder[2]).weight, std=0.02)
     zero_init_adaln(model)
+
+
+def _linear(module: nn.Module) -> nn.Linear:
+    """A ``nn.Sequential`` entry built as ``nn.Linear`` (indexing a Sequential is typed ``Module``)."""
+    return cast(nn.Linear, module)
 
 
 def zero_init_adaln(model: DiT) -> None:
     """adaLN-zero (DiT §3.2): zero the modulation layers and the output projection."""
-    for block in model.blocks:
-        nn.init.zeros_(block.adaLN_modulation[-1].weight)
-        nn.init.zeros_(block.adaLN_modulation[-1].bias)
-    nn.init.zeros_(model.final_layer.adaLN_modulation[-1].weight)
-    nn.init.zeros_(model.final_layer.adaLN_modulation[-1].bias)
+    for block in cast(Iterable[DiTBlock], model.blocks):  # a ModuleList of DiTBlocks
+        nn.init.zeros_(_linear(block.adaLN_modulation[-1]).weight)
+        nn.init.zeros_(_linear(block.adaLN_modulation[-1]).bias)
+    nn.init.zeros_(_linear(model.final_layer.adaLN_modulation[-1]).weight)
+    nn.init.zeros_(_linear(model.final_layer.adaLN_modulation[-1]).bias)
     nn.init.zeros_(model.final_layer.linear.weight)
     nn.init.zeros_(model.final_layer.linear.bias)
 

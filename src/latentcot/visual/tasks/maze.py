@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -148,15 +149,15 @@ def make_puzzle(size: int, rng: np.random.Generator) -> Puzzle:
     puzzle = Puzzle(size, open_east, open_south, start, start, [start])
     parent = _bfs(puzzle, start)
     depth = {start: 0}
-    for cell in parent:  # BFS order: a parent's depth is known before its children's
-        if parent[cell] is not None:
-            depth[cell] = depth[parent[cell]] + 1
+    for cell, up in parent.items():  # BFS order: a parent's depth is known before its children's
+        if up is not None:
+            depth[cell] = depth[up] + 1
     # on an even n x n grid every cell has one at Manhattan (so maze) distance >= n
     far = sorted(cell for cell, d in depth.items() if d >= min(size, max(depth.values())))
     puzzle.goal = far[int(rng.integers(len(far)))]
     path = [puzzle.goal]
-    while parent[path[-1]] is not None:
-        path.append(parent[path[-1]])
+    while (up := parent[path[-1]]) is not None:
+        path.append(up)
     puzzle.solution = path[::-1]
     return puzzle
 
@@ -207,7 +208,7 @@ def check(puzzle: Puzzle, path: list[Cell]) -> bool:
         and tuple(path[0]) == puzzle.start
         and tuple(path[-1]) == puzzle.goal
         and len(set(map(tuple, path))) == len(path)
-        and all(puzzle.is_open(tuple(a), tuple(b)) for a, b in zip(path, path[1:]))
+        and all(puzzle.is_open(cast(Cell, tuple(a)), cast(Cell, tuple(b))) for a, b in zip(path, path[1:]))
     )
 
 
@@ -231,11 +232,11 @@ def parse(image: np.ndarray) -> list[Cell]:
     size = render.check_image(image, BLOCK, "maze")
     image = np.asarray(image, dtype=np.float32)
     red, green, blue = render.cell_interiors(image, BLOCK).mean(axis=(3, 4))  # each (size, size)
-    start = np.unravel_index(np.argmax(green - (red + blue) / 2), green.shape)
+    start_at = np.unravel_index(np.argmax(green - (red + blue) / 2), green.shape)
     redness = red - (green + blue) / 2
-    redness[start] = -np.inf
-    goal = np.unravel_index(np.argmax(redness), red.shape)
-    start, goal = (int(start[0]), int(start[1])), (int(goal[0]), int(goal[1]))
+    redness[start_at] = -np.inf
+    goal_at = np.unravel_index(np.argmax(redness), red.shape)
+    start, goal = (int(start_at[0]), int(start_at[1])), (int(goal_at[0]), int(goal_at[1]))
     on_path = blue - (red + green) / 2 > 0.5
     on_path[goal] = True
     on_path[start] = False
