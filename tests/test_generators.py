@@ -12,7 +12,7 @@ from latentcot.data.paths import real_file
 from latentcot.data.stats import answer_format, dataset_stats, vocabulary
 from latentcot.errors import LatentCotError
 
-TASKS = {"multiplication": {"digits": 4}, "prosqa": {}, "prontoqa": {}, "arithmetic": {}}
+TASKS = {"multiplication": {"digits": 4}, "prosqa": {}, "prontoqa": {}, "arithmetic": {}, "chain": {}}
 
 
 def _real(task, **options):
@@ -127,3 +127,27 @@ def test_unknown_task_and_option_are_clear_errors():
         generate("prosqa", 1, 0, digits=3)
     with pytest.raises(LatentCotError, match="digits must be at least 1"):
         generate("multiplication", 1, 0, digits=0)
+
+
+def test_chain_steps_are_the_running_sums_and_round_trip_in_every_format(tmp_path):
+    from latentcot.data.formats import write_examples
+
+    examples = generate("chain", 200, seed=5, length=6, modulus=7)
+    ex = examples[0]
+    terms = [int(t) for t in ex.question.removesuffix(" (mod 7)").split(" + ")]
+    assert len(terms) == 6 and len(ex.steps) == 5
+    assert ex.answer == str(sum(terms) % 7)
+    assert ex.steps[0] == f"{terms[0]} + {terms[1]} = {(terms[0] + terms[1]) % 7}."
+    for suffix in (".txt", ".json", ".jsonl"):
+        path = tmp_path / f"chain{suffix}"
+        write_examples(examples, path)
+        assert [(e.question, e.steps, e.answer) for e in read_examples(path)] == [
+            (e.question, e.steps, e.answer) for e in examples
+        ]
+
+
+def test_chain_rejects_bad_options():
+    with pytest.raises(LatentCotError, match="length"):
+        generate("chain", 1, 0, length=1)
+    with pytest.raises(LatentCotError, match="modulus"):
+        generate("chain", 1, 0, modulus=1)

@@ -17,7 +17,8 @@ from latentcot.data.validate import validate_file
 
 
 def _generate(args: argparse.Namespace) -> int:
-    options = {k: v for k, v in (("digits", args.digits), ("max_steps", args.max_steps)) if v is not None}
+    given = (("digits", args.digits), ("max_steps", args.max_steps), ("length", args.length), ("modulus", args.modulus))
+    options = {k: v for k, v in given if v is not None}
     start = time.perf_counter()
     examples = generate(args.task, args.n, args.seed, **options)
     write_examples(examples, args.out, args.format)
@@ -76,6 +77,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--format", choices=FORMATS, help="output format, overriding the extension")
     g.add_argument("--digits", type=int, help="multiplication: operand length N for N x N (default 4)")
     g.add_argument("--max-steps", type=int, help="arithmetic: the most operations per problem (default 4)")
+    g.add_argument("--length", type=int, help="chain: terms per running sum (default 8)")
+    g.add_argument("--modulus", type=int, help="chain: sums taken modulo this (default 10)")
     g.set_defaults(handler=_generate)
 
     v = sub.add_parser("validate", help="report every problem in data files (exit 1 if any)",

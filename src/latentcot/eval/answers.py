@@ -35,7 +35,7 @@ def _digits(text: str) -> str:
 
 
 def _number(text: str) -> str:
-    """GSM8k / arithmetic: the first number, commas dropped, integers printed without '.0'."""
+    """GSM8k / arithmetic / chain: the first number, commas dropped, integers printed without '.0'."""
     match = _NUMBER.search(text.replace("####", " "))
     if not match:
         return ""
@@ -53,6 +53,7 @@ NORMALISERS: dict[str, Callable[[str], str]] = {
     "multiplication": _digits,
     "gsm8k": _number,
     "arithmetic": _number,
+    "chain": _number,
 }
 
 

@@ -22,7 +22,6 @@ only the positions that carry a label, and :func:`generate_from_cache` only the 
 
 from __future__ import annotations
 
-import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -95,15 +94,19 @@ def attention_mask_4d(backbone: PreTrainedModel, mask_so_far: torch.Tensor, q_le
     return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill(~allowed, torch.finfo(dtype).min)
 
 
-@functools.cache
-def _cache_keyword(model_type: type) -> str:
+_CACHE_KEYWORDS: dict[type[torch.nn.Module], str] = {}
+
+
+def _cache_keyword(model_type: type[torch.nn.Module]) -> str:
     """The name under which this model's forward takes the KV cache.
 
     transformers 5.x renamed `past_key_values` to `cache` (the old name warns and is
     going away); older 5.x releases know only the old one.
     """
-    params = inspect.signature(model_type.forward).parameters
-    return "cache" if "cache" in params else "past_key_values"
+    if model_type not in _CACHE_KEYWORDS:
+        params = inspect.signature(model_type.forward).parameters
+        _CACHE_KEYWORDS[model_type] = "cache" if "cache" in params else "past_key_values"
+    return _CACHE_KEYWORDS[model_type]
 
 
 def _pass(

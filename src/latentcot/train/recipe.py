@@ -38,7 +38,7 @@ from latentcot.train.trainer import Trainer
 
 @dataclass
 class DataConfig:
-    task: str = option("prosqa", "task family: generator name and answer rule (multiplication, prosqa, prontoqa, arithmetic)")
+    task: str = option("prosqa", "task family: generator name and answer rule (multiplication, prosqa, prontoqa, arithmetic, chain)")
     train_file: str = option("", "read training records from this file instead of generating them")
     train_size: int = option(20000, "records generated for training (seeded by the run seed)")
     generator: dict[str, Any] = option({}, "generator options, e.g. {digits: 4} for multiplication")

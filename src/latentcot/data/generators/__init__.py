@@ -14,7 +14,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from latentcot.data.generators import arithmetic, multiplication, prontoqa, prosqa
+from latentcot.data.generators import arithmetic, chain, multiplication, prontoqa, prosqa
 from latentcot.data.record import ReasoningExample
 from latentcot.errors import LatentCotError
 
@@ -23,14 +23,16 @@ GENERATORS: dict[str, Callable[..., list[ReasoningExample]]] = {
     "prosqa": prosqa.generate,
     "prontoqa": prontoqa.generate,
     "arithmetic": arithmetic.generate,
+    "chain": chain.generate,
 }
 CHECKERS: dict[str, Callable[[ReasoningExample], bool]] = {
     "multiplication": multiplication.check,
     "prosqa": prosqa.check,
     "prontoqa": prontoqa.check,
     "arithmetic": arithmetic.check,
+    "chain": chain.check,
 }
-# the real validation file each generator imitates (relative to the data directory)
+# the real validation file each generator imitates (relative to the data directory); chain has none
 REAL_FILES = {
     "multiplication": "multiplication/stepwise/{digits}_by_{digits}_mult/valid.txt",
     "prosqa": "prosqa/prosqa_valid.json",
@@ -46,7 +48,8 @@ def generate(task: str, n: int, seed: int, **options: Any) -> list[ReasoningExam
         task: one of :data:`GENERATORS`.
         n: number of records (0 or more).
         seed: the seed.
-        **options: task options (``digits`` for multiplication, ``max_steps`` for arithmetic).
+        **options: task options (``digits`` for multiplication, ``max_steps`` for arithmetic,
+            ``length`` and ``modulus`` for chain).
 
     Returns:
         The records.
