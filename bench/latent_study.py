@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import torch
@@ -34,12 +34,24 @@ from latentcot.train.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ["coconut", "codi", "simcot-coconut", "simcot-codi"]
+BASELINES = ["nocot", "cot"]  # reference rows, trained once (k does not apply)
 
 
-def options_for(method: str, k: int) -> tuple[str, dict]:
-    coconut = {"c_thought": 1, "max_latent_stage": k, "no_curriculum": True}
+def options_for(method: str, k: int, num_steps: int = 0, epochs_per_stage: int = 0) -> tuple[str, dict]:
+    """(method name, options) for k latents. Without a curriculum Coconut thinks k thoughts from the
+    start; with one (``epochs_per_stage`` > 0) it follows the paper's stages over the task's
+    ``num_steps`` steps: ``max_latent_stage = min(k, num_steps)`` stages of ``c = k // stages`` thoughts."""
+    if epochs_per_stage:
+        stages = max(1, min(k, num_steps))
+        if k % stages:
+            raise SystemExit(f"k={k} is not a multiple of the {stages} curriculum stages (task has {num_steps} steps)")
+        coconut = {"c_thought": k // stages, "max_latent_stage": stages, "epochs_per_stage": epochs_per_stage}
+    else:
+        coconut = {"c_thought": 1, "max_latent_stage": k, "no_curriculum": True}
     codi = {"num_latents": k}
     return {
+        "nocot": ("nocot", {}),
+        "cot": ("cot", {}),
         "coconut": ("coconut", coconut),
         "codi": ("codi", codi),
         "simcot-coconut": ("simcot", {"base": "coconut", "base_options": coconut}),
@@ -57,16 +69,20 @@ def run_one(job: dict) -> dict:
     tokenizer = train_word_tokenizer([*train, *held])
     torch.manual_seed(a["seed"])
     backbone = build_preset(a["preset"], len(tokenizer), max_positions=1024)
-    name, options = options_for(job["method"], job["k"])
+    num_steps = max(len(ex.steps) for ex in train)
+    name, options = options_for(job["method"], job["k"], num_steps, a["curriculum"])
     method = build_method(name, method_config(name, options), backbone, tokenizer)
     cfg = TrainConfig(lr=a["lr"], batch_size=a["batch_size"], max_steps=a["steps"], seed=a["seed"],
-                      log_every=max(1, a["steps"] // 5), keep_last=1, warmup_steps=a["steps"] // 20)
+                      log_every=max(1, a["steps"] // 5), keep_last=1, warmup_steps=a["steps"] // 20,
+                      schedule=a["schedule"])
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as run_dir:
         metrics = Trainer(method.to(a["device"]), train, cfg, run_dir).fit()
     train_s = time.perf_counter() - start
-    result = evaluate(method, held, a["task"], batch_size=64, max_new_tokens=a["max_new_tokens"])
-    diag = dataset_diagnostics(method, held[: a["diag_size"]], 64, method if name == "simcot" else None)
+    budget = a["max_new_tokens"] * (4 if name == "cot" else 1)  # CoT writes its steps too
+    result = evaluate(method, held, a["task"], batch_size=64, max_new_tokens=budget)
+    latent = name not in ("nocot", "cot")
+    diag = dataset_diagnostics(method, held[: a["diag_size"]], 64, method if name == "simcot" else None) if latent else {}
     return {"method": job["method"], "k": job["k"], "accuracy": result.accuracy, "train_loss": metrics.get("loss"),
             "step_loss": metrics.get("step_loss"), "train_seconds": round(train_s, 1), **diag}
 
@@ -76,6 +92,10 @@ def table(rows: list[dict]) -> str:
     fmt = lambda v, p=2: "–" if v is None else f"{v:.{p}f}"  # noqa: E731
     out = ["| method | " + " | ".join(f"k={k}" for k in ks) + " |", "|---" * (len(ks) + 1) + "|"]
     by = {(r["method"], r["k"]): r for r in rows}
+    for m in BASELINES:
+        r = by.get((m, 0))
+        if r is not None:
+            out.append(f"| {m} (no latents; reference) | " + " | ".join(f"{fmt(r['accuracy'])}" for _ in ks) + " |")
     for m in METHODS:
         if not any((m, k) in by for k in ks):
             continue
@@ -103,6 +123,12 @@ def main() -> None:
     p.add_argument("--diag-size", type=int, default=100)
     p.add_argument("--max-new-tokens", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--schedule", default="constant", choices=["constant", "cosine", "linear"],
+                   help="learning-rate schedule after warm-up")
+    p.add_argument("--curriculum", type=int, default=0, metavar="EPOCHS",
+                   help="Coconut (and SIM-CoT on it): the paper's stage curriculum with EPOCHS per stage; "
+                        "0 = none (all steps replaced by k latents from the start)")
+    p.add_argument("--baselines", action="store_true", help="also train nocot and cot once, as reference rows")
     p.add_argument("--device", default="cpu")
     p.add_argument("--jobs", type=int, default=1, help="runs in parallel (processes)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per run")
@@ -110,17 +136,31 @@ def main() -> None:
     p.add_argument("--doc", default=str(ROOT / "docs/results/latent_study.md"))
     a = p.parse_args()
     args = {**vars(a), "generator": json.loads(a.generator)}
-    jobs = [{"method": m, "k": int(k), "args": args, "threads": a.threads}
-            for m in a.methods.split(",") for k in a.ks.split(",")]
+    jobs = [{"method": m, "k": 0, "args": args, "threads": a.threads} for m in (BASELINES if a.baselines else [])]
+    jobs += [{"method": m, "k": int(k), "args": args, "threads": a.threads}
+             for m in a.methods.split(",") for k in a.ks.split(",")]
     start = time.perf_counter()
+    rows: list[dict] = []
+    partial = Path(a.out).with_suffix(".partial.jsonl")  # finished runs, so a cut-off study keeps them
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    partial.write_text("")
+
+    def done(row: dict) -> None:
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+        with partial.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+
     if a.jobs > 1:
         with ProcessPoolExecutor(a.jobs, mp_context=torch.multiprocessing.get_context("spawn")) as pool:
-            rows = list(pool.map(run_one, jobs))
+            for future in as_completed([pool.submit(run_one, job) for job in jobs]):
+                done(future.result())
     else:
-        rows = []
         for job in jobs:
-            rows.append(run_one(job))
-            print(json.dumps(rows[-1]), flush=True)
+            done(run_one(job))
+    order = {(j["method"], j["k"]): i for i, j in enumerate(jobs)}
+    rows.sort(key=lambda r: order[(r["method"], r["k"])])
+    partial.unlink()
     command = "python bench/latent_study.py " + " ".join(sys.argv[1:])
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else None
     machine = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads" + (f", {gpu}" if gpu else "")
@@ -129,7 +169,10 @@ def main() -> None:
               "wall_seconds": round(time.perf_counter() - start, 1), "runs": rows}
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(result, indent=2))
-    doc = f"""# Latent study: Coconut, CODI, SIM-CoT with k latents
+    curriculum = (f"Coconut's stage curriculum for coconut and simcot-coconut ({a.curriculum} epochs per stage, "
+                  "min(k, steps) stages of k // stages thoughts; CODI has none)" if a.curriculum
+                  else "no curriculum (all steps replaced by k latents)")
+    doc = f"""## Latent study: Coconut, CODI, SIM-CoT with k latents
 
 Generated by `bench/latent_study.py` from `{Path(a.out).relative_to(ROOT) if Path(a.out).is_relative_to(ROOT) else a.out}`; do not edit by hand.
 
@@ -137,7 +180,7 @@ Command: `{command}` (commit {commit}, {result['wall_seconds']} s)
 Machine: {machine}
 
 Task `{a.task}` {args['generator'] or ''}, preset `{a.preset}` trained from scratch, {a.steps} optimizer steps x batch
-{a.batch_size}, lr {a.lr}, {a.train_size} generated training records, no curriculum (all steps replaced by k latents);
+{a.batch_size}, lr {a.lr} ({a.schedule} after {a.steps // 20} warm-up steps), {a.train_size} generated training records, {curriculum};
 {a.eval_size} held-out generated records for accuracy, the first {a.diag_size} for the latent diagnostics.
 
 Cell: accuracy / mean pairwise cosine of an example's latents (1 = collapsed; – for k=1) / effective rank
