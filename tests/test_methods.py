@@ -175,3 +175,18 @@ def test_coconut_n_latents_at_inference():
         # prompt pass + one pass per latent + the <eot> pass, then one per token after the first
         steps = max(out.num_generated_tokens)
         assert out.num_forward_passes == (1 + n + 1 if n else 1) + steps - 1
+
+
+def test_coconut_latent_scale_feeds_thoughts_back_at_token_embedding_norm():
+    plain, examples = _method("coconut")
+    scaled, _ = _method("coconut", latent_scale="embedding")
+    questions = [ex.question for ex in examples[:3]]
+    target = float(scaled.backbone.get_input_embeddings().weight.detach().norm(dim=-1).mean())
+    scaled_norms = scaled.reason(questions, max_new_tokens=4).latents.norm(dim=-1)
+    plain_norms = plain.reason(questions, max_new_tokens=4).latents.norm(dim=-1)
+    assert torch.allclose(scaled_norms, torch.full_like(scaled_norms, target), rtol=1e-4)
+    assert float(plain_norms.min()) > 5 * target  # a from-scratch model's last hidden states are far larger
+    # the scaled thoughts still carry gradients into the training loss
+    batch = scaled.collate(examples, stage=1)
+    scaled(batch).loss.backward()
+    assert scaled.backbone.get_input_embeddings().weight.grad is not None

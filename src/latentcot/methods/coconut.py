@@ -27,6 +27,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from latentcot.config import option
 from latentcot.data.record import ReasoningExample
 from latentcot.errors import LatentCotError
+from latentcot.latent.loop import Project
 from latentcot.methods.base import Batch, LossOutput, ReasonOutput
 from latentcot.methods.sequences import (
     Row,
@@ -53,6 +54,12 @@ class CoconutConfig:
         "default", "'default' (<bot> <latent> <eot>) or 'coconut' (<|start-latent|> <|latent|> <|end-latent|>)"
     )
     init_token: str = option("", "token whose embedding initialises the new special tokens ('' = eos)")
+    latent_scale: Literal["none", "embedding"] = option(
+        "none",
+        "'none' feeds the last hidden state back as is (paper); 'embedding' rescales each thought to the "
+        "mean norm of the input token embeddings (for models trained from scratch, whose final hidden "
+        "states are ~20x larger than their token embeddings)",
+    )
 
     def __post_init__(self) -> None:
         for key in ("c_thought", "epochs_per_stage"):
@@ -114,8 +121,20 @@ class Coconut(nn.Module):
             rows.append(Row(question_ids(self.tokenizer, ex.question) + [t.bot], right, [-100] * (k + 1) + target))
         return pad_rows(rows, self.tokenizer.pad_token_id)
 
+    @property
+    def project(self) -> Project | None:
+        """What is applied to each thought before it is fed back (None: nothing)."""
+        if self.config.latent_scale == "none":
+            return None
+        return self._to_embedding_scale
+
+    def _to_embedding_scale(self, hidden: torch.Tensor) -> torch.Tensor:
+        weight = self.backbone.get_input_embeddings().weight
+        target = weight.detach().float().norm(dim=-1).mean()
+        return hidden * (target / hidden.float().norm(dim=-1, keepdim=True).clamp_min(1e-6)).to(hidden.dtype)
+
     def forward(self, batch: Batch) -> LossOutput:
-        loss = sft_loss(self.backbone, batch, self.tokens.latent)
+        loss = sft_loss(self.backbone, batch, self.tokens.latent, self.project)
         latents = float((batch["input_ids"] == self.tokens.latent).sum(1).float().mean())
         return LossOutput(loss, {"loss": float(loss.detach()), "latents_per_example": latents})
 
@@ -135,5 +154,5 @@ class Coconut(nn.Module):
         t = self.tokens
         prompts = [Row(question_ids(self.tokenizer, q) + [t.bot], [t.latent] * k + [t.eot], []) for q in questions]
         return complete(
-            self.backbone, self.tokenizer, prompts, max_new_tokens, t.latent, None, temperature, top_p, generator
+            self.backbone, self.tokenizer, prompts, max_new_tokens, t.latent, self.project, temperature, top_p, generator
         )

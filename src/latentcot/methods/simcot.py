@@ -248,6 +248,7 @@ class SimCot(nn.Module):
             self.backbone.get_input_embeddings()(ids),
             batch["attention_mask"],
             ids == self.base.tokens.latent,
+            self.base.project,
         )
         loss = lm_loss(self.backbone, fwd.hidden_states, batch["labels"])
         return LossOutput(loss, {"loss": float(loss.detach())}), fwd.latents
