@@ -118,9 +118,10 @@ def test_quick_demo_runs_end_to_end(tmp_path, capsys):
     from latentcot.demo import run_demo
 
     summaries = run_demo(tmp_path / "demo", quick=True)
-    assert set(summaries) == {"nocot", "cot", "coconut"}
+    assert set(summaries) == {"nocot", "cot", "coconut", "simcot"}
     out = capsys.readouterr().out
-    assert "| nocot |" in out and "| coconut |" in out and "latent 0:" in out
+    assert "| nocot |" in out and "| coconut |" in out and "| simcot |" in out
+    assert "latent 0:" in out and "decoder writes:" in out
 
 
 def test_report_covers_every_run(tmp_path):

@@ -1,16 +1,23 @@
 """`latentcot demo` (and `make demo`): the main job, end to end on CPU in minutes.
 
-Trains micro (2-layer, 64-wide GPT-2) no-CoT, CoT and Coconut models from scratch on generated
-2×2-digit multiplication in the iCoT format (digits reversed, partial products as steps),
-evaluates each on held-out products not seen in training, prints one table of accuracy and
-efficiency, and shows one question with each Coconut latent's nearest vocabulary tokens.
+Trains micro (2-layer, 64-wide GPT-2) no-CoT, CoT, Coconut and SIM-CoT (on Coconut) models from
+scratch on generated running sums ``a + b + c + d + e (mod 10)`` (the ``chain`` task: four
+one-line steps ``a + b = x.``, then the answer), evaluates each on held-out questions not seen in
+training, prints one table of accuracy and efficiency, and shows one question with each Coconut
+latent's nearest vocabulary tokens and each SIM-CoT latent's decoded step.
 
-Why this task: it is the largest one a model learns on two CPU cores in a couple of minutes per
-method. ProsQA (the real validation file is in the data directory) and 3×3/4×4 multiplication
-stay near 0% for every method at this budget (measured: docs/results.md), so they could not
-show a difference; there is no real validation file for 2×2, so the held-out set is generated
-with another seed and filtered against the training questions. Nothing is precomputed: every number is measured in
-this run. Checkpoints stay in ``<out>/<method>/checkpoints/`` for ``latentcot eval``.
+Why this task: the answer needs four chained additions, which a 2-layer model cannot do in one
+pass (no-CoT stays near the 10% of guessing) but learns at once when the steps are written (CoT)
+— and every latent's true content is known, so the step decoder's text can be checked by eye.
+It is also where, at this size, plain Coconut collapses when its last step is replaced (it
+answers the same digit for every question) while SIM-CoT's step supervision keeps the latents
+apart (measured, several k: ``docs/results.md``, latent study). ProsQA (its real validation file
+is in the data directory) and 3×3/4×4 multiplication stay near 0% for every method at this
+budget, so they could not show a difference; ``chain`` has no real validation file, so the
+held-out set is generated with another seed and filtered against the training questions.
+CODI is left out only for time (it runs teacher and student: about 2× SIM-CoT's cost here).
+Nothing is precomputed: every number is measured in this run. Checkpoints stay in
+``<out>/<method>/checkpoints/`` for ``latentcot eval`` and ``latentcot inspect``.
 """
 
 from __future__ import annotations
@@ -29,27 +36,29 @@ from latentcot.train.recipe import RunConfig, load_trained, main
 
 # one shared set-up, then what differs per method; every key is a RunConfig override
 COMMON = [
-    "data.task=multiplication",
-    "data.generator={digits: 2}",
+    "data.task=chain",
+    "data.generator={length: 5}",
     "model.name_or_path=micro",
     "train.lr=1e-3",
-    "train.schedule=cosine",
-    "train.warmup_steps=20",
-    "train.log_every=50",
-    "eval.max_new_tokens=16",
+    "train.warmup_steps=100",
+    "train.log_every=100",
+    "eval.max_new_tokens=8",
     "eval.batch_size=256",
 ]
+# 4 steps -> Coconut stages 0 (CoT), 1..4 (the first s steps as s thoughts; 4 epochs each), then
+# the all-latent stage; SIM-CoT adds the step decoder on the same schedule
+COCONUT = "c_thought: 1, max_latent_stage: 4, epochs_per_stage: 4"
 METHODS: dict[str, list[str]] = {
     "nocot": ["method={name: nocot}"],
     "cot": ["method={name: cot}", "eval.max_new_tokens=48"],
-    # 2 steps -> stages 0, 1, 2 (4 epochs each), then the all-latent stage for the rest
-    "coconut": ["method={name: coconut, c_thought: 1, max_latent_stage: 2, epochs_per_stage: 4}"],
+    "coconut": [f"method={{name: coconut, {COCONUT}}}"],
+    "simcot": [f"method={{name: simcot, base: coconut, base_options: {{{COCONUT}}}}}"],
 }
-# 2x2 digits has only 8,100 distinct questions: 6,000 draws cover about half of them, and the
-# held-out 500 come from the other half, so a right answer there is computed, not remembered
+# 10^5 distinct questions: the held-out 500 are drawn with another seed and filtered against the
+# 3,000 training questions, so a right answer there is computed, not remembered
 SIZES = {  # (training records, epochs per method, held-out records)
-    "full": (6000, {"nocot": 20, "cot": 20, "coconut": 20}, 500),
-    "quick": (64, {"nocot": 1, "cot": 1, "coconut": 4}, 16),
+    "full": (3000, {"nocot": 16, "cot": 16, "coconut": 32, "simcot": 32}, 500),
+    "quick": (64, {"nocot": 1, "cot": 1, "coconut": 6, "simcot": 6}, 16),
 }
 
 
@@ -69,7 +78,7 @@ def demo_config(method: str, out_dir: Path, quick: bool) -> RunConfig:
 
 
 def run_demo(out_dir: Path = Path("runs/demo"), quick: bool = False) -> dict[str, Any]:
-    """Train and compare the three methods; returns the per-method summaries (also in ``summary.json``)."""
+    """Train and compare the four methods; returns the per-method summaries (also in ``summary.json``)."""
     torch.manual_seed(0)
     out_dir.mkdir(parents=True, exist_ok=True)
     summaries, results, source = {}, [], ""
@@ -98,7 +107,7 @@ def run_demo(out_dir: Path = Path("runs/demo"), quick: bool = False) -> dict[str
         lines.append(f"- {method}: {t['step']} optimizer steps, final training loss {t['loss']:.3f}, "
                      f"{run['train_seconds_including_eval']:.0f} s (training + evaluation)")
     print("\n=== latentcot demo\n" + "\n".join(lines))
-    _show_latents(out_dir / "coconut", source)
+    _show_latents(out_dir, source)
     (out_dir / "summary.json").write_text(json.dumps(summaries, indent=2, default=str))
     command = "latentcot demo" + (" --quick" if quick else "")
     (out_dir / "summary.md").write_text(
@@ -115,13 +124,19 @@ def _machine() -> str:
     return f"{platform.machine()} CPU, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
 
 
-def _show_latents(run_dir: Path, source: str) -> None:
-    method, cfg = load_trained(run_dir)
-    predictions = json.loads((run_dir / "eval.json").read_text())["predictions"]
+def _show_latents(out_dir: Path, source: str) -> None:
+    """One held-out question: Coconut's latents through the LM head, SIM-CoT's through its decoder."""
+    from latentcot.methods.simcot import SimCot
+
+    predictions = json.loads((out_dir / "coconut" / "eval.json").read_text())["predictions"]
     example = predictions[0]
-    out = method.reason([example["question"]], max_new_tokens=cfg.eval.max_new_tokens)
-    print(f"\none held-out question ({source}):\n  {example['question'][-160:]}")
-    print(f"  gold: {example['gold']}   coconut: {out.answers[0]}")
-    assert out.latents is not None
-    for i, words in enumerate(nearest_tokens(method.backbone, method.tokenizer, out.latents[0], k=4)):
-        print(f"  latent {i}: " + "  ".join(f"{w} ({p:.2f})" for w, p in words))
+    print(f"\none held-out question ({source}):\n  {example['question'][-160:]}   gold: {example['gold']}")
+    for name in ("coconut", "simcot"):
+        method, cfg = load_trained(out_dir / name)
+        out = method.reason([example["question"]], max_new_tokens=cfg.eval.max_new_tokens)
+        assert out.latents is not None
+        print(f"  {name}: answer {out.answers[0]}")
+        steps = method.decode_steps(out.latents)[0] if isinstance(method, SimCot) and method.has_step_decoder else None
+        for i, words in enumerate(nearest_tokens(method.backbone, method.tokenizer, out.latents[0], k=3)):
+            decoded = f"   decoder writes: {steps[i // method.c]!r}" if steps is not None else ""
+            print(f"    latent {i}: " + "  ".join(f"{w} ({p:.2f})" for w, p in words) + decoded)
