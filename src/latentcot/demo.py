@@ -136,7 +136,10 @@ def _show_latents(out_dir: Path, source: str) -> None:
         out = method.reason([example["question"]], max_new_tokens=cfg.eval.max_new_tokens)
         assert out.latents is not None
         print(f"  {name}: answer {out.answers[0]}")
-        steps = method.decode_steps(out.latents)[0] if isinstance(method, SimCot) and method.has_step_decoder else None
+        steps: list[str] | None = None
+        if isinstance(method, SimCot) and method.has_step_decoder:
+            groups = method.decode_steps(out.latents)[0]  # one step per group of c latents
+            steps = [groups[i // method.c] for i in range(len(groups) * method.c)]
         for i, words in enumerate(nearest_tokens(method.backbone, method.tokenizer, out.latents[0], k=3)):
-            decoded = f"   decoder writes: {steps[i // method.c]!r}" if steps is not None else ""
+            decoded = f"   decoder writes: {steps[i]!r}" if steps is not None else ""
             print(f"    latent {i}: " + "  ".join(f"{w} ({p:.2f})" for w, p in words) + decoded)

@@ -97,6 +97,16 @@ class Method(Protocol):
         ...
 
     @torch.no_grad()
-    def reason(self, questions: Sequence[str], max_new_tokens: int = 64, **options: Any) -> ReasonOutput:
-        """Batched, KV-cached inference from raw question strings."""
+    def reason(
+        self,
+        questions: Sequence[str],
+        max_new_tokens: int = 64,
+        n_latents: int | None = None,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> ReasonOutput:
+        """Batched, KV-cached inference from raw question strings: greedy when ``temperature`` is 0,
+        else sampling (nucleus ``top_p``); ``n_latents`` overrides the trained number of thoughts
+        (ignored by methods without latents)."""
         ...

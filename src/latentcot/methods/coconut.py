@@ -27,6 +27,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from latentcot.config import option
 from latentcot.data.record import ReasoningExample
 from latentcot.errors import LatentCotError
+from latentcot.latent.diagnostics import mean_embedding_norm
 from latentcot.latent.loop import Project
 from latentcot.methods.base import Batch, LossOutput, ReasonOutput
 from latentcot.methods.sequences import (
@@ -129,8 +130,7 @@ class Coconut(nn.Module):
         return self._to_embedding_scale
 
     def _to_embedding_scale(self, hidden: torch.Tensor) -> torch.Tensor:
-        weight = self.backbone.get_input_embeddings().weight
-        target = weight.detach().float().norm(dim=-1).mean()
+        target = mean_embedding_norm(self.backbone)
         return hidden * (target / hidden.float().norm(dim=-1, keepdim=True).clamp_min(1e-6)).to(hidden.dtype)
 
     def forward(self, batch: Batch) -> LossOutput:

@@ -284,9 +284,17 @@ class SimCot(nn.Module):
     # --- inference --------------------------------------------------------------------------
 
     @torch.no_grad()
-    def reason(self, questions: Sequence[str], max_new_tokens: int = 64, **options: Any) -> ReasonOutput:
+    def reason(
+        self,
+        questions: Sequence[str],
+        max_new_tokens: int = 64,
+        n_latents: int | None = None,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> ReasonOutput:
         """The base method's inference, untouched (the decoder is never run here)."""
-        return self.base.reason(questions, max_new_tokens, **options)
+        return self.base.reason(questions, max_new_tokens, n_latents, temperature, top_p, generator)
 
     @torch.no_grad()
     def decode_steps(self, latents: torch.Tensor, max_new_tokens: int | None = None) -> list[list[str]]:
