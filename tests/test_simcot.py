@@ -12,7 +12,7 @@ from latentcot.data.tokenizer import train_word_tokenizer
 from latentcot.errors import LatentCotError
 from latentcot.latent.diagnostics import step_recovery
 from latentcot.methods import build_method, method_config
-from latentcot.methods.simcot import align_steps
+from latentcot.methods.simcot import SimCot, align_steps
 from latentcot.models import build_preset
 from latentcot.train.checkpoint import save_checkpoint
 from latentcot.train.recipe import ModelConfig, RunConfig, load_trained
@@ -157,7 +157,7 @@ def test_step_recovery_of_a_trained_model_is_far_above_chance():
     assert out.answers == [ex.answer for ex in train]
 
 
-def test_inference_without_the_decoder_file_builds_no_decoder_and_answers_the_same(tmp_path):
+def test_inference_without_the_decoder_file_builds_no_decoder_and_answers_the_same(tmp_path, monkeypatch):
     options = _options("coconut")
     method, examples = _simcot("coconut")
     _train(method, examples[:4], 20)
@@ -172,6 +172,8 @@ def test_inference_without_the_decoder_file_builds_no_decoder_and_answers_the_sa
         method.reason(questions, 2).latents, 4
     )
     (folder / "step_decoder.safetensors").unlink()
+    # never built, not even for a moment (a copy of a large backbone would cost its memory)
+    monkeypatch.setattr(SimCot, "build_step_decoder", lambda self: pytest.fail("decoder built at inference"))
     without, _ = load_trained(folder)
     assert without.step_decoder is None and not without.has_step_decoder
     assert not any(k.startswith("step_decoder.") for k in without.state_dict())

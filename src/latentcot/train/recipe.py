@@ -165,6 +165,10 @@ def load_trained(path: str | Path) -> tuple[Method, RunConfig]:
     cfg = from_dict(RunConfig, info["config"], where=f"{path}/latentcot.json: config")
     options = dict(cfg.method)
     name = options.pop("name")
+    if name == "simcot" and options.get("decoder", "copy") == "copy":
+        # the copied step decoder is built by load_state_dict only when the checkpoint holds its
+        # weights (step_decoder.safetensors): at inference it is never built for nothing
+        options["build_step_decoder"] = False
     tokenizer = load_tokenizer(path)
     backbone = load_backbone(path)
     method = build_method(name, method_config(name, options, where="method"), backbone, tokenizer)
