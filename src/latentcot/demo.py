@@ -12,8 +12,9 @@ pass (no-CoT stays near the 10% of guessing) but learns at once when the steps a
 It is also where, at this size, plain Coconut collapses when its last step is replaced (it
 answers the same digit for every question) while SIM-CoT's step supervision keeps the true steps
 in the latents (its decoder writes them back); whether SIM-CoT then reads the answer out of them
-varies from seed to seed (13.5–84% at this k over three seeds, ``docs/latent_methods.md``), and
-the demo shows whichever happens. ProsQA (its real validation file
+varies from seed to seed at this budget (13.5–84% at this k over three seeds; 88.5–100% with
+twice the steps, too long for the demo; ``docs/latent_methods.md``), and the demo shows
+whichever happens. ProsQA (its real validation file
 is in the data directory) and 3×3/4×4 multiplication stay near 0% for every method at this
 budget, so they could not show a difference; ``chain`` has no real validation file, so the
 held-out set is generated with another seed and filtered against the training questions.
