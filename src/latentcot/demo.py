@@ -129,7 +129,7 @@ def _machine() -> str:
 
 def _show_latents(out_dir: Path, source: str) -> None:
     """One held-out question: Coconut's latents through the LM head, SIM-CoT's through its decoder."""
-    from latentcot.methods.simcot import SimCot
+    from latentcot.methods.simcot import with_step_decoder
 
     predictions = json.loads((out_dir / "coconut" / "eval.json").read_text())["predictions"]
     example = predictions[0]
@@ -139,10 +139,8 @@ def _show_latents(out_dir: Path, source: str) -> None:
         out = method.reason([example["question"]], max_new_tokens=cfg.eval.max_new_tokens)
         assert out.latents is not None
         print(f"  {name}: answer {out.answers[0]}")
-        steps: list[str] | None = None
-        if isinstance(method, SimCot) and method.has_step_decoder:
-            groups = method.decode_steps(out.latents)[0]  # one step per group of c latents
-            steps = [groups[i // method.c] for i in range(len(groups) * method.c)]
+        decoder = with_step_decoder(method)
+        steps = None if decoder is None else decoder.latent_steps(out.latents)[0]
         for i, words in enumerate(nearest_tokens(method.backbone, method.tokenizer, out.latents[0], k=3)):
             decoded = f"   decoder writes: {steps[i]!r}" if steps is not None else ""
             print(f"    latent {i}: " + "  ".join(f"{w} ({p:.2f})" for w, p in words) + decoded)

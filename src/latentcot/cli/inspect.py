@@ -9,14 +9,9 @@ import json
 from latentcot.errors import LatentCotError
 
 
-def _step_decoder(method):  # noqa: ANN001, ANN202
-    from latentcot.methods.simcot import SimCot
-
-    return method if isinstance(method, SimCot) and method.has_step_decoder else None
-
-
 def _one(method, args: argparse.Namespace, options: dict) -> None:  # noqa: ANN001
     from latentcot.latent.diagnostics import describe_latents
+    from latentcot.methods.simcot import with_step_decoder
 
     out = method.reason([args.question], max_new_tokens=args.max_new_tokens, **options)
     print(f"answer: {out.answers[0]}")
@@ -25,11 +20,8 @@ def _one(method, args: argparse.Namespace, options: dict) -> None:  # noqa: ANN0
         print("(no latents)")
         return
     latents = out.latents[0]
-    steps = None
-    decoder = _step_decoder(method)
-    if decoder is not None:
-        groups = decoder.decode_steps(out.latents)[0]
-        steps = [groups[i // decoder.c] for i in range(len(groups) * decoder.c)]
+    decoder = with_step_decoder(method)
+    steps = None if decoder is None else decoder.latent_steps(out.latents)[0]
     for info in describe_latents(method.backbone, method.tokenizer, latents, args.top_k, steps):
         print(f"latent {info.index}: norm {info.norm:.2f} ({info.relative_norm:.2f}x token embeddings)")
         if info.decoded_step is not None:
@@ -50,12 +42,13 @@ def _inspect(args: argparse.Namespace) -> int:
         return 0
     from latentcot.data.formats import read_examples
     from latentcot.latent.diagnostics import dataset_diagnostics
+    from latentcot.methods.simcot import with_step_decoder
 
     examples = read_examples(args.data)[: args.n]
     probe = method.reason([examples[0].question], max_new_tokens=1, **options)
     if probe.latents is None or not probe.latents.shape[1]:
         raise LatentCotError(f"inspect: method '{method.name}' produced no latents to diagnose")
-    result = dataset_diagnostics(method, examples, args.batch_size, _step_decoder(method), **options)
+    result = dataset_diagnostics(method, examples, args.batch_size, with_step_decoder(method), **options)
     print(json.dumps({"checkpoint": args.checkpoint, "data": args.data, **result}, indent=2))
     return 0
 

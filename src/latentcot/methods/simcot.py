@@ -326,7 +326,17 @@ class SimCot(nn.Module):
         texts = [t.strip() for t in self.tokenizer.batch_decode(gen.rows(), skip_special_tokens=True)]
         return [texts[i * groups : (i + 1) * groups] for i in range(b)]
 
+    def latent_steps(self, latents: torch.Tensor) -> list[list[str]]:
+        """Per example, the decoded step of each latent: :meth:`decode_steps` with each group's
+        step repeated for its ``c`` latents."""
+        return [[step for step in groups for _ in range(self.c)] for groups in self.decode_steps(latents)]
+
     def target_texts(self, steps: Sequence[str], groups: int) -> list[str]:
         """The text each group should decode to (as :meth:`decode_steps` writes it; '' = none)."""
         targets = [(t or [])[:-1] for t in self.step_targets(steps, groups)]  # without eos
         return [t.strip() for t in self.tokenizer.batch_decode(targets, skip_special_tokens=True)]
+
+
+def with_step_decoder(method: object) -> SimCot | None:
+    """``method`` when it is a SIM-CoT model whose step decoder is loaded, else None."""
+    return method if isinstance(method, SimCot) and method.has_step_decoder else None
