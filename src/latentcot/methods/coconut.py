@@ -124,14 +124,19 @@ class Coconut(nn.Module):
 
     @property
     def project(self) -> Project | None:
-        """What is applied to each thought before it is fed back (None: nothing)."""
+        """What is applied to each thought before it is fed back (None: nothing).
+
+        Read once per forward or ``reason`` call, so the embedding norm is measured once per
+        call, not once per latent pass.
+        """
         if self.config.latent_scale == "none":
             return None
-        return self._to_embedding_scale
-
-    def _to_embedding_scale(self, hidden: torch.Tensor) -> torch.Tensor:
         target = mean_embedding_norm(self.backbone)
-        return hidden * (target / hidden.float().norm(dim=-1, keepdim=True).clamp_min(1e-6)).to(hidden.dtype)
+
+        def to_embedding_scale(hidden: torch.Tensor) -> torch.Tensor:
+            return hidden * (target / hidden.float().norm(dim=-1, keepdim=True).clamp_min(1e-6)).to(hidden.dtype)
+
+        return to_embedding_scale
 
     def forward(self, batch: Batch) -> LossOutput:
         loss = sft_loss(self.backbone, batch, self.tokens.latent, self.project)
