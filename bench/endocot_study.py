@@ -5,6 +5,8 @@ Variants (all the same PuzzleDiT, same steps and data; see docs/results/endocot.
   no_reasoner   the same DiT conditioned on the puzzle image only (static conditioning)
   t0            reasoner with T = 0 (the <bot> output conditions the DiT; no latent steps)
   no_grounding  endocot with grounding_weight = 0
+  endocot_adaln endocot with the thought as the adaLN vector instead of context tokens
+  readout       endocot plus a cross-entropy readout of the whole answer text from the final thought
 
     # every run of a plan in parallel (one process per run), then the table:
     python bench/endocot_study.py sweep --plan cpu --runs runs/endocot-study-cpu --jobs 2
@@ -30,6 +32,8 @@ VARIANTS = {
     "no_reasoner": {"model.reasoner": False},
     "t0": {"model.latent_steps": 0},
     "no_grounding": {"model.grounding_weight": 0.0},
+    "endocot_adaln": {"model.conditioning": "adaln"},
+    "readout": {"model.readout_weight": 1.0},
 }
 
 # plan -> shared settings and the (variant, size, T) runs; the CPU plan fits 2 shared cores

@@ -16,6 +16,7 @@ from latentcot.visual.train import (
     batch_of,
     build_model,
     eval_puzzles,
+    evaluate,
     load_run,
     main,
     partial_step,
@@ -59,9 +60,9 @@ def test_shapes() -> None:
     assert images.shape == (3, 3, 16, 16) and images.min() >= 0 and images.max() <= 1
 
 
-@pytest.mark.parametrize("stage", [1, 2])
-def test_flow_and_grounding_loss_fall_on_a_tiny_batch(stage: int) -> None:
-    model, batch = tiny_model(latent_steps=2), tiny_batch(2, n=4)
+@pytest.mark.parametrize(("stage", "conditioning"), [(1, "tokens"), (2, "tokens"), (1, "adaln"), (2, "adaln")])
+def test_flow_and_grounding_loss_fall_on_a_tiny_batch(stage: int, conditioning: str) -> None:
+    model, batch = tiny_model(latent_steps=2, conditioning=conditioning), tiny_batch(2, n=4)
     opt = torch.optim.Adam(model.parameters(), lr=5e-3)
     losses = []
     for _ in range(20):
@@ -72,6 +73,29 @@ def test_flow_and_grounding_loss_fall_on_a_tiny_batch(stage: int) -> None:
         losses.append((out["flow"].item(), out["grounding"].item()))
     (flow0, ground0), (flow1, ground1) = losses[0], losses[-1]
     assert flow1 < 0.5 * flow0 and ground1 < 0.5 * ground0
+
+
+def test_stage1_thought_i_sees_only_thoughts_up_to_i() -> None:
+    """With token conditioning, the partial of thought i is drawn from thoughts 0..i: changing
+    later thoughts leaves the stage-1 loss unchanged, changing an earlier one does not."""
+    model, batch = tiny_model(latent_steps=3), tiny_batch(3, n=6)
+    with torch.no_grad():  # adaLN-zero and the zero-init thought entry: perturb so that every input matters
+        for p in model.dit.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    real = model.thoughts(batch["puzzle"]).detach()
+    step = torch.randint(1, 4, (6,), generator=torch.Generator().manual_seed(0))  # what loss() draws first
+
+    def loss_with(thoughts: torch.Tensor) -> float:
+        model.thoughts = lambda puzzle: thoughts  # type: ignore[method-assign]
+        return model.loss(batch, 1, generator=torch.Generator().manual_seed(0))["flow"].item()
+
+    later = real.clone()
+    for n, i in enumerate(step.tolist()):
+        later[n, i + 1 :] += 3.0
+    earlier = real.clone()
+    earlier[:, 0] += 3.0
+    assert loss_with(later) == pytest.approx(loss_with(real), rel=1e-6)
+    assert abs(loss_with(earlier) - loss_with(real)) > 1e-4  # float noise here is ~1e-7
 
 
 def test_grounding_is_zero_when_the_final_thought_is_the_answer_encoding() -> None:
@@ -130,6 +154,8 @@ def test_config_and_weights_round_trip(tmp_path) -> None:
 def test_bad_config_keys_raise() -> None:
     with pytest.raises(LatentCotError, match="latent_steps"):
         load_config(VisualRunConfig, None, ["model.latent_step=3"])
+    with pytest.raises(LatentCotError, match="conditioning"):
+        load_config(VisualRunConfig, None, ["model.conditioning=crossattn"])
     with pytest.raises(LatentCotError, match="task"):
         load_config(VisualRunConfig, None, ["data.task=chess"])
     with pytest.raises(LatentCotError, match="not an EndoCoT run"):
@@ -168,3 +194,34 @@ def test_trained_on_4x4_mazes_beats_chance(tmp_path) -> None:
     torch.manual_seed(cfg.seed)
     _, _, untrained = solve(build_model(cfg), "maze", eval_puzzles(cfg), cfg.sample_steps, cfg.seed)
     assert main(cfg, log=None)["solved"] > np.mean(untrained) + 0.03
+
+
+def test_shuffled_thoughts_draw_each_puzzle_from_the_next_ones_thoughts() -> None:
+    model, batch = tiny_model(latent_steps=2), tiny_batch(2, n=3)
+    with torch.no_grad():
+        for p in model.dit.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    puzzle = batch["puzzle"]
+    shuffled = model.generate(puzzle, steps=2, shuffle_thoughts=True)
+    assert (shuffled - model.generate(puzzle, steps=2)).abs().max() > 1e-4  # the thoughts matter here
+    real = model.thoughts
+    model.thoughts = lambda p: real(p)[[2, 0, 1]]  # type: ignore[method-assign]
+    torch.testing.assert_close(shuffled, model.generate(puzzle, steps=2))
+
+
+def test_readout_learns_the_answers_and_evaluate_reports_it() -> None:
+    model = tiny_model(latent_steps=1, readout_weight=1.0, grounding_weight=0.0)
+    puzzles = maze.generate(4, 4, seed=5)
+    batch = batch_of(prepare("maze", puzzles, 1), torch.arange(4), torch.device("cpu"))
+    assert model.readout_correct(batch["puzzle"], batch["answer_ids"]).sum() == 0
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(120):
+        out = model.loss(batch, stage=2, generator=torch.Generator().manual_seed(0))
+        opt.zero_grad()
+        out["loss"].backward()
+        opt.step()
+    assert out["readout"].item() < 0.1
+    assert model.readout_correct(batch["puzzle"], batch["answer_ids"]).all()
+    result = evaluate(model.eval(), "maze", puzzles, steps=2)
+    assert result["readout_exact"] == 1.0 and result["n_eval"] == 4
+    assert set(result) == {"solved", "n_eval", "solved_shuffled_thoughts", "readout_exact"}

@@ -21,7 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--dry-run", action="store_true", help="print the resolved config and every key's help, then stop")
     train.set_defaults(handler=_train)
 
-    ev = sub.add_parser("eval", help="solved rate of a trained run on held-out puzzles")
+    ev = sub.add_parser("eval", help="solved rate of a trained run on held-out puzzles (with a reasoner also "
+                        "the solved rate with shuffled thoughts; with a readout its exact-answer rate)")
     ev.add_argument("run", help="run folder written by `latentcot visual train`")
     ev.add_argument("--n", type=int, default=None, help="puzzles (default: the run's eval_size)")
     ev.add_argument("--steps", type=int, default=None, help="Euler steps (default: the run's sample_steps)")
@@ -56,18 +57,16 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from latentcot.errors import LatentCotError
-    from latentcot.visual.train import eval_puzzles, load_run, solve
+    from latentcot.visual.train import evaluate, eval_puzzles, load_run
 
     if (args.n is not None and args.n < 1) or (args.steps is not None and args.steps < 1):
         raise LatentCotError("--n and --steps must be at least 1")
     model, cfg = load_run(args.run, args.device)
     puzzles = eval_puzzles(cfg, args.n)
-    _, _, solved = solve(model, cfg.data.task, puzzles, args.steps or cfg.sample_steps, cfg.seed)
-    print(json.dumps({"run": args.run, "task": cfg.data.task, "size": cfg.data.size, "n": len(solved),
-                      "solved": float(np.mean(solved))}))
+    result = evaluate(model, cfg.data.task, puzzles, args.steps or cfg.sample_steps, cfg.seed)
+    n = result.pop("n_eval")
+    print(json.dumps({"run": args.run, "task": cfg.data.task, "size": cfg.data.size, "n": n, **result}))
     return 0
 
 

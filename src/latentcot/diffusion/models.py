@@ -6,7 +6,10 @@ return a tensor shaped like ``x_t``; what that tensor means (x, eps or v) is dec
 
 DiT follows Peebles & Xie, "Scalable Diffusion Models with Transformers" (2023,
 https://arxiv.org/abs/2212.09748): patchify, transformer blocks with adaLN-zero conditioning on
-the time embedding plus an optional condition vector, a final adaLN layer, unpatchify.
+the time embedding plus an optional condition vector, a final adaLN layer, unpatchify. A DiT
+built with ``context_dim`` also takes a sequence of condition tokens that join the image tokens
+in every block's self-attention (the paper's "in-context conditioning"; the joint attention of
+MMDiT-style models such as SD3 and Qwen-Image) and are dropped before the output layer.
 """
 
 from __future__ import annotations
@@ -83,15 +86,16 @@ class DiTBlock(nn.Module):
                                  nn.Linear(int(hidden * mlp_ratio), hidden))
         self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(hidden, 6 * hidden))
 
-    def attention(self, x: Tensor) -> Tensor:
+    def attention(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        """Self-attention over all tokens; ``mask`` (batch, 1, 1, tokens) bool, False = a key nobody attends to."""
         b, n, h = x.shape
         q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, h // self.heads).permute(2, 0, 3, 1, 4)
-        out = F.scaled_dot_product_attention(q, k, v)  # (batch, heads, tokens, head_dim)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (batch, heads, tokens, head_dim)
         return self.proj(out.transpose(1, 2).reshape(b, n, h))
 
-    def forward(self, x: Tensor, c: Tensor) -> Tensor:
+    def forward(self, x: Tensor, c: Tensor, mask: Tensor | None = None) -> Tensor:
         shift1, scale1, gate1, shift2, scale2, gate2 = self.adaLN_modulation(c).chunk(6, dim=-1)
-        x = x + gate1[:, None] * self.attention(modulate(self.norm1(x), shift1, scale1))
+        x = x + gate1[:, None] * self.attention(modulate(self.norm1(x), shift1, scale1), mask)
         return x + gate2[:, None] * self.mlp(modulate(self.norm2(x), shift2, scale2))
 
 
@@ -132,15 +136,22 @@ class DiT(nn.Module):
         cond_dim: size of the optional condition vector (e.g. a one-hot class, or a latent
             thought); 0 for an unconditional model. A missing ``cond`` is the zero vector, which
             is also the "null" condition for classifier-free guidance.
+        context_dim: size of optional condition *tokens* (0: none). ``forward(..., context=(batch,
+            m, context_dim))`` projects them to ``hidden``, adds a learned position per slot (up to
+            ``max_context``), and lets them join the image tokens in every block's self-attention;
+            ``context_mask`` (batch, m) bool hides slots (False) from every query.
+        max_context: most condition tokens a call may pass.
     """
 
     def __init__(self, image_size: int = 8, patch_size: int = 2, in_channels: int = 1, hidden: int = 128,
-                 depth: int = 4, heads: int = 4, cond_dim: int = 0, mlp_ratio: float = 4.0) -> None:
+                 depth: int = 4, heads: int = 4, cond_dim: int = 0, mlp_ratio: float = 4.0, context_dim: int = 0,
+                 max_context: int = 64) -> None:
         super().__init__()
         if image_size % patch_size or hidden % heads:
             raise ValueError(f"image_size {image_size} must divide by patch_size {patch_size}, hidden {hidden} by heads {heads}")
         self.config = {"image_size": image_size, "patch_size": patch_size, "in_channels": in_channels, "hidden": hidden,
-                       "depth": depth, "heads": heads, "cond_dim": cond_dim, "mlp_ratio": mlp_ratio}
+                       "depth": depth, "heads": heads, "cond_dim": cond_dim, "mlp_ratio": mlp_ratio,
+                       "context_dim": context_dim, "max_context": max_context}
         self.image_size, self.patch_size, self.in_channels = image_size, patch_size, in_channels
         self.hidden, self.cond_dim = hidden, cond_dim
         self.grid = image_size // patch_size
@@ -148,6 +159,8 @@ class DiT(nn.Module):
         self.register_buffer("pos_embed", sincos_pos_embed_2d(hidden, self.grid)[None], persistent=False)
         self.t_embedder = nn.Sequential(nn.Linear(256, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
         self.c_embedder = nn.Linear(cond_dim, hidden) if cond_dim else None
+        self.ctx_embedder = nn.Linear(context_dim, hidden) if context_dim else None
+        self.ctx_pos = nn.Parameter(torch.zeros(1, max_context, hidden)) if context_dim else None
         self.blocks = nn.ModuleList(DiTBlock(hidden, heads, mlp_ratio) for _ in range(depth))
         self.final_layer = FinalLayer(hidden, patch_size, in_channels)
         initialize_dit_weights(self)
@@ -158,14 +171,25 @@ class DiT(nn.Module):
         x = tokens.reshape(b, g, g, p, p, c)
         return torch.einsum("bhwpqc->bchpwq", x).reshape(b, c, g * p, g * p)
 
-    def forward(self, x_t: Tensor, t: Tensor, cond: Tensor | None = None) -> Tensor:
+    def forward(self, x_t: Tensor, t: Tensor, cond: Tensor | None = None, context: Tensor | None = None,
+                context_mask: Tensor | None = None) -> Tensor:
         x = self.x_embedder(x_t).flatten(2).transpose(1, 2) + self.pos_embed  # (batch, tokens, hidden)
         c = self.t_embedder(timestep_embedding(t, 256).to(x.dtype))  # (batch, hidden)
         if self.c_embedder is not None and cond is not None:
             c = c + self.c_embedder(cond)
+        image_tokens, mask = x.shape[1], None
+        if context is not None:
+            if self.ctx_embedder is None or self.ctx_pos is None:
+                raise LatentCotError("this DiT was built without context_dim; it takes no context tokens")
+            if context.shape[1] > self.ctx_pos.shape[1]:
+                raise LatentCotError(f"{context.shape[1]} context tokens, but the DiT was built for max_context={self.ctx_pos.shape[1]}")
+            x = torch.cat([x, self.ctx_embedder(context.to(x.dtype)) + self.ctx_pos[:, : context.shape[1]]], 1)
+            if context_mask is not None:  # image tokens are always visible
+                keep = torch.cat([context_mask.new_ones(x.shape[0], image_tokens), context_mask.bool()], 1)
+                mask = keep[:, None, None, :]
         for block in self.blocks:
-            x = block(x, c)
-        return self.unpatchify(self.final_layer(x, c))
+            x = block(x, c, mask)
+        return self.unpatchify(self.final_layer(x[:, :image_tokens], c))
 
 
 def initialize_dit_weights(model: DiT) -> None:
@@ -179,6 +203,8 @@ def initialize_dit_weights(model: DiT) -> None:
     nn.init.xavier_uniform_(w.view(w.shape[0], -1))
     nn.init.normal_(_linear(model.t_embedder[0]).weight, std=0.02)
     nn.init.normal_(_linear(model.t_embedder[2]).weight, std=0.02)
+    if model.ctx_pos is not None:
+        nn.init.normal_(model.ctx_pos, std=0.02)
     zero_init_adaln(model)
 
 

@@ -10,9 +10,18 @@ front of a diffusion model. Here:
   ``i`` is the output at the ``i``-th latent position; thought 0 is the output at ``<bot>``, the
   only "thought" when ``T = 0``.
 - **Denoiser**: :class:`PuzzleDiT`, the diffusion core's DiT with the puzzle image concatenated
-  to ``x_t`` as 3 extra input channels (the model copies walls and marks from it, pixel-aligned)
-  and the thought as the adaLN condition vector (DiT's best-scoring conditioning, one global
-  vector added to the time embedding, so every block's norms and gates depend on the thought).
+  to ``x_t`` as 3 extra input channels (the model copies walls and marks from it, pixel-aligned).
+  The thoughts reach it in one of two ways (``conditioning``):
+
+  - ``tokens`` (default): the thought trajectory ``0..i`` enters as ``i + 1`` extra tokens that
+    join the image tokens in every block's self-attention (in-context / joint attention, as the
+    MMDiT of Qwen-Image, EndoCoT's DiT, reads its MLLM's hidden states); later thoughts are
+    masked out. Every image token can read every thought, and each thought can carry a different
+    part of the answer.
+  - ``adaln``: thought ``i`` alone is the adaLN condition vector (DiT's class-conditioning route:
+    one global vector added to the time embedding that sets every block's norms and gates). The
+    whole answer must pass through one vector that modulates every token alike.
+
   It predicts ``x`` (JiT) via :class:`FlowMatching`; the loss is plain MSE on ``x`` by default
   (``loss_space="v"`` gives JiT's v-loss, whose 1/t² weight spends the model on low-noise detail).
 - **Terminal grounding**: ``MSE(final thought, enc(answer)) / Var_batch(enc)`` where ``enc`` is the reasoner's own
@@ -20,7 +29,7 @@ front of a diffusion model. Here:
   (the target must not move towards the thought, or both collapse to a constant).
 - **Stages**: stage 1 draws, from thought ``i``, the partial solution after
   ``round(i·num_steps/T)`` steps (one random ``i`` per example and step); stage 2 draws the
-  full solution from the final thought only.
+  full solution from the final thought only (with ``tokens``: from all thoughts).
 
 Images enter as (batch, 3, H, W) in [0, 1] and are mapped to [-1, 1] for diffusion.
 """
@@ -66,6 +75,10 @@ class EndoCoTConfig:
     t_sampling: str = option("logit_normal", "training times: uniform, or logit_normal (sigmoid(N(t_mu, 1)))")
     t_mu: float = option(0.8, "logit-normal mean; > 0 favours high noise, where the layout is decided (JiT: 0.8)")
     grounding_weight: float = option(1.0, "weight of MSE(final thought, answer encoding); 0 disables grounding")
+    readout_weight: float = option(0.0, "weight of a cross-entropy readout of the whole answer text (every move or "
+                                   "digit, by position) from the final thought; 0 disables it")
+    conditioning: str = option("tokens", "how thoughts reach the DiT: tokens (thoughts 0..i join the image tokens "
+                               "in self-attention) or adaln (thought i is the adaLN condition vector)")
 
     def __post_init__(self) -> None:
         if self.latent_steps < 0:
@@ -78,6 +91,10 @@ class EndoCoTConfig:
             raise LatentCotError(f"loss_space must be target or v, got {self.loss_space!r}")
         if self.reasoner_hidden % self.reasoner_heads or self.dit_hidden % self.dit_heads:
             raise LatentCotError("reasoner_hidden / dit_hidden must be divisible by their heads")
+        if self.conditioning not in ("tokens", "adaln"):
+            raise LatentCotError(f"conditioning must be tokens or adaln, got {self.conditioning!r}")
+        if self.readout_weight < 0:
+            raise LatentCotError(f"readout_weight must be >= 0, got {self.readout_weight}")
         if self.grounding_weight < 0:
             raise LatentCotError(f"grounding_weight must be >= 0, got {self.grounding_weight}")
 
@@ -87,19 +104,23 @@ class PuzzleDiT(DiT):
 
     Args:
         image_size, patch_size, hidden, depth, heads: as :class:`DiT` (patch = one puzzle cell).
-        cond_dim: size of the thought vector (0: no condition, the static baseline).
+        cond_dim: size of the thought vector for adaLN conditioning (0: none).
+        context_dim, max_context: size and most number of thought tokens (0: none).
     """
 
-    def __init__(self, image_size: int, patch_size: int, hidden: int, depth: int, heads: int, cond_dim: int) -> None:
-        super().__init__(image_size, patch_size, 3, hidden, depth, heads, cond_dim)
+    def __init__(self, image_size: int, patch_size: int, hidden: int, depth: int, heads: int, cond_dim: int,
+                 context_dim: int = 0, max_context: int = 64) -> None:
+        super().__init__(image_size, patch_size, 3, hidden, depth, heads, cond_dim, context_dim=context_dim,
+                         max_context=max_context)
         embedder = nn.Conv2d(6, hidden, kernel_size=patch_size, stride=patch_size)
         nn.init.xavier_uniform_(embedder.weight.view(hidden, -1))  # as DiT: Xavier on the flattened kernel
         nn.init.zeros_(embedder.bias)  # type: ignore[arg-type]
         self.x_embedder = embedder
 
-    def forward(self, x_t: Tensor, t: Tensor, cond: Tensor | None = None, puzzle: Tensor | None = None) -> Tensor:
+    def forward(self, x_t: Tensor, t: Tensor, cond: Tensor | None = None, context: Tensor | None = None,
+                context_mask: Tensor | None = None, puzzle: Tensor | None = None) -> Tensor:
         assert puzzle is not None, "PuzzleDiT draws a solution for a puzzle"
-        return super().forward(torch.cat([x_t, puzzle], 1), t, cond)
+        return super().forward(torch.cat([x_t, puzzle], 1), t, cond, context, context_mask)
 
 
 def cell_tokens(images: Tensor, block: int) -> Tensor:
@@ -133,16 +154,25 @@ class EndoCoT(nn.Module):
         super().__init__()
         self.cfg, self.block = cfg, block
         cells = (image_size // block) ** 2
-        self.reasoner = None
+        self.reasoner, self.readout = None, None
         if cfg.reasoner:
             self.reasoner = build_causal_lm("gpt2", VOCAB_SIZE, cfg.reasoner_layers, cfg.reasoner_hidden,
                                             cfg.reasoner_heads, max_positions=2 * cells + cfg.latent_steps + 8)
             self.cell_embed = nn.Linear(3 * block * block, cfg.reasoner_hidden)
-        cond_dim = cfg.reasoner_hidden if cfg.reasoner else 0
-        self.dit = PuzzleDiT(image_size, block, cfg.dit_hidden, cfg.dit_depth, cfg.dit_heads, cond_dim)
-        if self.dit.c_embedder is not None:  # zero-init the thought's entry (adaLN-zero / ControlNet spirit): at
-            nn.init.zeros_(self.dit.c_embedder.weight)  # first the DiT sees only t, and the thought's
-            # unit-scale features do not swamp the small time embedding while the reasoner is still random
+            # the longest answer: a maze path visits each cell at most once (cells - 1 moves), a Sudoku
+            # has one digit per cell; + <eot>
+            self.answer_slots = cells + 1
+            self.readout = (nn.Linear(cfg.reasoner_hidden, self.answer_slots * VOCAB_SIZE)
+                            if cfg.readout_weight > 0 else None)
+        tokens = cfg.reasoner and cfg.conditioning == "tokens"
+        cond_dim = cfg.reasoner_hidden if cfg.reasoner and not tokens else 0
+        self.dit = PuzzleDiT(image_size, block, cfg.dit_hidden, cfg.dit_depth, cfg.dit_heads, cond_dim,
+                             context_dim=cfg.reasoner_hidden if tokens else 0, max_context=cfg.latent_steps + 1)
+        # zero-init the thought's entry (adaLN-zero / ControlNet spirit): at first the DiT sees no thought
+        # content, and the thought's unit-scale features do not swamp it while the reasoner is still random
+        for entry in (self.dit.c_embedder, self.dit.ctx_embedder):
+            if entry is not None:
+                nn.init.zeros_(entry.weight)
         self.flow = FlowMatching(target=cfg.target, loss_space=cfg.loss_space,  # type: ignore[arg-type]
                                  t_sampling=cfg.t_sampling, mu=cfg.t_mu)  # type: ignore[arg-type]
 
@@ -173,8 +203,19 @@ class EndoCoT(nn.Module):
         last = (puzzle.shape[-1] // self.block) ** 2 + answer_lens.to(h.device)  # index of <eot>
         return h[torch.arange(h.shape[0], device=h.device), last]
 
-    def _net(self, puzzle: Tensor):  # noqa: ANN202 - the FlowMatching Net signature
-        return lambda x_t, t, cond: self.dit(x_t, t, cond, puzzle=puzzle * 2 - 1)
+    def _net(self, puzzle: Tensor, thoughts: Tensor | None, upto: Tensor | None = None):  # noqa: ANN202
+        """The FlowMatching ``net(x_t, t, cond)`` for these puzzles; with ``tokens`` conditioning the
+        thoughts ``0..upto`` (all when ``upto`` is None) ride along as context tokens."""
+        if thoughts is None or self.cfg.conditioning != "tokens":
+            return lambda x_t, t, cond: self.dit(x_t, t, cond, puzzle=puzzle * 2 - 1)
+        mask = None if upto is None else torch.arange(thoughts.shape[1], device=thoughts.device)[None] <= upto[:, None]
+        return lambda x_t, t, cond: self.dit(x_t, t, cond, context=thoughts, context_mask=mask, puzzle=puzzle * 2 - 1)
+
+    def _cond(self, thoughts: Tensor | None, step: Tensor) -> Tensor | None:
+        """The adaLN condition: thought ``step`` per example (None with tokens or without a reasoner)."""
+        if thoughts is None or self.cfg.conditioning == "tokens":
+            return None
+        return thoughts[torch.arange(thoughts.shape[0], device=thoughts.device), step]
 
     def loss(self, batch: dict[str, Tensor], stage: int, generator: torch.Generator | None = None) -> dict[str, Tensor]:
         """Flow-matching loss (+ grounding) on a batch.
@@ -197,31 +238,56 @@ class EndoCoT(nn.Module):
             step = torch.randint(1, T + 1, (n,), device=puzzle.device, generator=generator)
         shown = (batch["order"] <= step[:, None, None])[:, None]  # (batch, 1, H, W)
         target = torch.where(shown, solution, puzzle)
-        cond = None if thoughts is None else thoughts[torch.arange(n, device=puzzle.device), step]
-        flow = self.flow.loss(self._net(puzzle), target * 2 - 1, cond, generator=generator)
+        flow = self.flow.loss(self._net(puzzle, thoughts, step), target * 2 - 1, self._cond(thoughts, step),
+                              generator=generator)
         grounding = flow.new_zeros(())
         if thoughts is not None and self.cfg.grounding_weight > 0:
             enc = self.answer_encoding(puzzle, batch["answer_ids"], batch["answer_lens"])
             # terminal thought grounding: MSE, relative to how much answer encodings differ in the batch
             # (raw hidden states of different answers sit close together, so a raw MSE is ~1e-3)
             grounding = (thoughts[:, -1] - enc).pow(2).mean() / (enc.var(0).mean() + 1e-6)
-        return {"loss": flow + self.cfg.grounding_weight * grounding, "flow": flow, "grounding": grounding}
+        out = {"loss": flow + self.cfg.grounding_weight * grounding, "flow": flow, "grounding": grounding}
+        if thoughts is not None and self.readout is not None:
+            logits = self.read_answer(thoughts[:, -1])[:, : batch["answer_ids"].shape[1]]
+            labels = batch["answer_ids"].masked_fill(batch["answer_ids"] == PAD, -100)
+            out["readout"] = F.cross_entropy(logits.transpose(1, 2), labels)
+            out["loss"] = out["loss"] + self.cfg.readout_weight * out["readout"]
+        return out
+
+    def read_answer(self, thought: Tensor) -> Tensor:
+        """The readout's logits for every answer position, (batch, answer_slots, vocab)."""
+        assert self.readout is not None, "built with readout_weight = 0"
+        return self.readout(thought).view(thought.shape[0], self.answer_slots, VOCAB_SIZE)
 
     @torch.no_grad()
-    def generate(self, puzzle: Tensor, steps: int = 10, seed: int = 0) -> Tensor:
+    def readout_correct(self, puzzle: Tensor, answer_ids: Tensor) -> Tensor:
+        """Per puzzle, whether the readout's argmax gives the whole answer text (through ``<eot>``)
+        from the final thought, (batch,) bool."""
+        thoughts = self.thoughts(puzzle)
+        assert thoughts is not None
+        guess = self.read_answer(thoughts[:, -1])[:, : answer_ids.shape[1]].argmax(-1)
+        return ((guess == answer_ids) | (answer_ids == PAD)).all(1)
+
+    @torch.no_grad()
+    def generate(self, puzzle: Tensor, steps: int = 10, seed: int = 0, shuffle_thoughts: bool = False) -> Tensor:
         """Draw solution images: think, then ``steps`` Euler steps from noise (t = 1) to t = 0.
 
         Args:
             puzzle: (batch, 3, H, W) in [0, 1].
             steps: sampler steps (NFE).
             seed: noise seed.
+            shuffle_thoughts: an ablation: each puzzle is drawn with the *next* puzzle's thoughts
+                (rolled by one in the batch). If the solved rate does not drop, the DiT does not use
+                what the reasoner thought (it needs a batch of at least 2).
 
         Returns:
             (batch, 3, H, W) images in [0, 1].
         """
         thoughts = self.thoughts(puzzle)
-        cond = None if thoughts is None else thoughts[:, -1]
+        if shuffle_thoughts and thoughts is not None:
+            thoughts = thoughts.roll(1, dims=0)
+        cond = self._cond(thoughts, torch.full((puzzle.shape[0],), self.cfg.latent_steps, device=puzzle.device))
         g = torch.Generator(device=puzzle.device).manual_seed(seed)
         x_T = torch.randn(puzzle.shape, generator=g, device=puzzle.device)
-        sample = euler(self.flow.velocity_fn(self._net(puzzle)), x_T, uniform(steps), cond=cond)
+        sample = euler(self.flow.velocity_fn(self._net(puzzle, thoughts)), x_T, uniform(steps), cond=cond)
         return ((sample.x + 1) / 2).clamp(0, 1)

@@ -171,8 +171,8 @@ def train(model: EndoCoT, data: dict[str, torch.Tensor], cfg: VisualTrainConfig,
 
 @torch.no_grad()
 def solve(model: EndoCoT, task: str, puzzles: list, steps: int = 10, seed: int = 0,
-          batch_size: int = 256) -> tuple[np.ndarray, list, list[bool]]:
-    """Draw, parse and check answers.
+          batch_size: int = 256, shuffle_thoughts: bool = False) -> tuple[np.ndarray, list, list[bool]]:
+    """Draw, parse and check answers (``shuffle_thoughts``: see :meth:`EndoCoT.generate`).
 
     Returns:
         (generated images (n, 3, H, W) float32 in [0, 1], parsed answers, solved flags).
@@ -181,10 +181,37 @@ def solve(model: EndoCoT, task: str, puzzles: list, steps: int = 10, seed: int =
     images = []
     for i in range(0, len(puzzles), batch_size):
         chunk = torch.from_numpy(np.stack([p.render_puzzle() for p in puzzles[i : i + batch_size]])).to(device)
-        images.append(model.generate(chunk, steps=steps, seed=seed + i).float().cpu().numpy())
+        images.append(model.generate(chunk, steps=steps, seed=seed + i, shuffle_thoughts=shuffle_thoughts)
+                      .float().cpu().numpy())
     drawn = np.concatenate(images)
     answers = [module.parse(image) for image in drawn]
     return drawn, answers, [bool(module.check(p, a)) for p, a in zip(puzzles, answers)]
+
+
+@torch.no_grad()
+def evaluate(model: EndoCoT, task: str, puzzles: list, steps: int = 10, seed: int = 0) -> dict[str, Any]:
+    """The solved rate and, with a reasoner, two looks inside.
+
+    Returns:
+        ``solved`` and ``n_eval``; with a reasoner (and at least 2 puzzles) ``solved_shuffled_thoughts``,
+        the solved rate when every puzzle is drawn from another puzzle's thoughts (equal to
+        ``solved``: the DiT ignores the thoughts); with a readout, ``readout_exact``, the fraction
+        whose final thought reads out the whole answer text.
+    """
+    _, _, solved = solve(model, task, puzzles, steps, seed)
+    out: dict[str, Any] = {"solved": float(np.mean(solved)), "n_eval": len(solved)}
+    if model.reasoner is not None and len(puzzles) > 1:
+        _, _, shuffled = solve(model, task, puzzles, steps, seed, shuffle_thoughts=True)
+        out["solved_shuffled_thoughts"] = float(np.mean(shuffled))
+    if model.readout is not None:
+        device, right = next(model.parameters()).device, []
+        for i in range(0, len(puzzles), 256):
+            chunk = puzzles[i : i + 256]
+            images = torch.from_numpy(np.stack([p.render_puzzle() for p in chunk])).to(device)
+            ids, _ = encode_answers([p.answer_text() for p in chunk])
+            right.append(model.readout_correct(images, ids.to(device)).cpu())
+        out["readout_exact"] = float(torch.cat(right).float().mean())
+    return out
 
 
 def eval_puzzles(cfg: VisualRunConfig, n: int | None = None) -> list:
@@ -238,13 +265,12 @@ def main(cfg: VisualRunConfig, log: Any = print) -> dict[str, Any]:
     lines = train(model, data, cfg.train, cfg.seed, log)
     (out / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     save_run(model, cfg, out)
-    _, _, solved = solve(model, cfg.data.task, eval_puzzles(cfg), cfg.sample_steps, cfg.seed)
-    result = {"solved": float(np.mean(solved)), "n_eval": len(solved), "steps": lines[-1]["step"],
+    result = {**evaluate(model, cfg.data.task, eval_puzzles(cfg), cfg.sample_steps, cfg.seed), "steps": lines[-1]["step"],
               "train_seconds": lines[-1]["seconds"], "total_seconds": round(time.time() - t0, 1),
               "final": lines[-1], "device": str(device), "config": to_dict(cfg)}
     (out / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
     if log is not None:
-        log(f"solved {result['solved']:.3f} of {len(solved)} held-out {cfg.data.task} {cfg.data.size}x{cfg.data.size}")
+        log(f"solved {result['solved']:.3f} of {result['n_eval']} held-out {cfg.data.task} {cfg.data.size}x{cfg.data.size}")
     return result
 
 
