@@ -7,6 +7,8 @@ Variants (all the same PuzzleDiT, same steps and data; see docs/results/endocot.
   no_grounding  endocot with grounding_weight = 0
   endocot_adaln endocot with the thought as the adaLN vector instead of context tokens
   readout       endocot plus a cross-entropy readout of the whole answer text from the final thought
+  step_readout  endocot plus a readout of each thought's own step (SIM-CoT's step-level supervision)
+  step_readout_ng  step_readout without grounding
 
     # every run of a plan in parallel (one process per run), then the table:
     python bench/endocot_study.py sweep --plan cpu --runs runs/endocot-study-cpu --jobs 2
@@ -33,7 +35,9 @@ VARIANTS = {
     "t0": {"model.latent_steps": 0},
     "no_grounding": {"model.grounding_weight": 0.0},
     "endocot_adaln": {"model.conditioning": "adaln"},
-    "readout": {"model.readout_weight": 1.0},
+    "readout": {"model.readout_weight": 1.0, "model.readout": "answer"},
+    "step_readout": {"model.readout_weight": 1.0},
+    "step_readout_ng": {"model.readout_weight": 1.0, "model.grounding_weight": 0.0},
 }
 
 # plan -> shared settings and the (variant, size, T) runs; the CPU plan fits 2 shared cores

@@ -9,10 +9,11 @@ import torch
 from latentcot.cli import main as cli_main
 from latentcot.config import from_dict, load_config, to_dict
 from latentcot.errors import LatentCotError
-from latentcot.visual.endocot import EndoCoT, EndoCoTConfig, encode_answers
+from latentcot.visual.endocot import CHARS, EOT, EndoCoT, EndoCoTConfig, encode_answers
 from latentcot.visual.tasks import maze, sudoku
 from latentcot.visual.train import (
     VisualRunConfig,
+    answer_tensors,
     batch_of,
     build_model,
     eval_puzzles,
@@ -209,11 +210,12 @@ def test_shuffled_thoughts_draw_each_puzzle_from_the_next_ones_thoughts() -> Non
     torch.testing.assert_close(shuffled, model.generate(puzzle, steps=2))
 
 
-def test_readout_learns_the_answers_and_evaluate_reports_it() -> None:
-    model = tiny_model(latent_steps=1, readout_weight=1.0, grounding_weight=0.0)
+@pytest.mark.parametrize(("readout", "T"), [("answer", 1), ("steps", 2)])
+def test_readout_learns_the_answers_and_evaluate_reports_it(readout: str, T: int) -> None:
+    model = tiny_model(latent_steps=T, readout_weight=1.0, readout=readout, grounding_weight=0.0)
     puzzles = maze.generate(4, 4, seed=5)
-    batch = batch_of(prepare("maze", puzzles, 1), torch.arange(4), torch.device("cpu"))
-    assert model.readout_correct(batch["puzzle"], batch["answer_ids"]).sum() == 0
+    batch = batch_of(prepare("maze", puzzles, T), torch.arange(4), torch.device("cpu"))
+    assert model.readout_correct(batch["puzzle"], batch).sum() == 0
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     for _ in range(120):
         out = model.loss(batch, stage=2, generator=torch.Generator().manual_seed(0))
@@ -221,7 +223,34 @@ def test_readout_learns_the_answers_and_evaluate_reports_it() -> None:
         out["loss"].backward()
         opt.step()
     assert out["readout"].item() < 0.1
-    assert model.readout_correct(batch["puzzle"], batch["answer_ids"]).all()
+    assert model.readout_correct(batch["puzzle"], batch).all()
     result = evaluate(model.eval(), "maze", puzzles, steps=2)
     assert result["readout_exact"] == 1.0 and result["n_eval"] == 4
     assert set(result) == {"solved", "n_eval", "solved_shuffled_thoughts", "readout_exact"}
+
+
+@pytest.mark.parametrize(("task", "T"), [("maze", 3), ("maze", 8), ("sudoku", 3)])
+def test_step_texts_split_the_answer_at_the_partials(task: str, T: int) -> None:
+    """Thought i's step text takes partial i - 1 to partial i, so the steps join to the answer's
+    moves (maze) or to the empty cells' digits in fill order (Sudoku)."""
+    module = {"maze": maze, "sudoku": sudoku}[task]
+    puzzles = module.generate(5, 4, seed=6)
+    step_ids = answer_tensors(puzzles, T)["step_ids"]
+    assert step_ids.shape[:2] == (5, T)
+    for p, rows in zip(puzzles, step_ids):
+        text = "".join(CHARS[t] for t in rows.flatten().tolist() if t < len(CHARS))
+        whole = p.answer_text() if task == "maze" else "".join(
+            d for d, clue in zip(p.answer_text(), p.clues.ravel()) if clue == 0)  # row-major fill order
+        assert text == whole and (rows == EOT).sum(1).tolist() == [1] * T
+
+
+def test_runs_saved_before_the_conditioning_option_load_as_adaln(tmp_path) -> None:
+    cfg = from_dict(VisualRunConfig, {"data": {"size": 4}, "model": {**TINY, "conditioning": "adaln"}})
+    torch.manual_seed(0)
+    save_run(build_model(cfg), cfg, tmp_path)
+    text = (tmp_path / "config.yaml").read_text()
+    assert "conditioning: adaln" in text
+    old = "".join(line for line in text.splitlines(keepends=True) if "conditioning:" not in line)
+    (tmp_path / "config.yaml").write_text(old)  # as a run saved before the option wrote it
+    model, loaded = load_run(tmp_path)
+    assert loaded.model.conditioning == "adaln" and model.dit.c_embedder is not None

@@ -75,8 +75,11 @@ class EndoCoTConfig:
     t_sampling: str = option("logit_normal", "training times: uniform, or logit_normal (sigmoid(N(t_mu, 1)))")
     t_mu: float = option(0.8, "logit-normal mean; > 0 favours high noise, where the layout is decided (JiT: 0.8)")
     grounding_weight: float = option(1.0, "weight of MSE(final thought, answer encoding); 0 disables grounding")
-    readout_weight: float = option(0.0, "weight of a cross-entropy readout of the whole answer text (every move or "
-                                   "digit, by position) from the final thought; 0 disables it")
+    readout_weight: float = option(0.0, "weight of a cross-entropy readout of answer text (moves or digits, by "
+                                   "position) from the thoughts; 0 disables it")
+    readout: str = option("steps", "what the readout asks: steps (thought i reads out the moves/digits of its own "
+                          "step, SIM-CoT's step-level supervision) or answer (the final thought reads out the "
+                          "whole answer); with T = 0 always answer")
     conditioning: str = option("tokens", "how thoughts reach the DiT: tokens (thoughts 0..i join the image tokens "
                                "in self-attention) or adaln (thought i is the adaLN condition vector)")
 
@@ -93,6 +96,8 @@ class EndoCoTConfig:
             raise LatentCotError("reasoner_hidden / dit_hidden must be divisible by their heads")
         if self.conditioning not in ("tokens", "adaln"):
             raise LatentCotError(f"conditioning must be tokens or adaln, got {self.conditioning!r}")
+        if self.readout not in ("steps", "answer"):
+            raise LatentCotError(f"readout must be steps or answer, got {self.readout!r}")
         if self.readout_weight < 0:
             raise LatentCotError(f"readout_weight must be >= 0, got {self.readout_weight}")
         if self.grounding_weight < 0:
@@ -248,25 +253,30 @@ class EndoCoT(nn.Module):
             grounding = (thoughts[:, -1] - enc).pow(2).mean() / (enc.var(0).mean() + 1e-6)
         out = {"loss": flow + self.cfg.grounding_weight * grounding, "flow": flow, "grounding": grounding}
         if thoughts is not None and self.readout is not None:
-            logits = self.read_answer(thoughts[:, -1])[:, : batch["answer_ids"].shape[1]]
-            labels = batch["answer_ids"].masked_fill(batch["answer_ids"] == PAD, -100)
-            out["readout"] = F.cross_entropy(logits.transpose(1, 2), labels)
+            logits, ids = self._readout_logits(thoughts, batch)
+            out["readout"] = F.cross_entropy(logits.flatten(0, -2), ids.masked_fill(ids == PAD, -100).flatten())
             out["loss"] = out["loss"] + self.cfg.readout_weight * out["readout"]
         return out
 
-    def read_answer(self, thought: Tensor) -> Tensor:
-        """The readout's logits for every answer position, (batch, answer_slots, vocab)."""
+    def _readout_logits(self, thoughts: Tensor, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """(logits (..., positions, vocab), target ids (..., positions)): per step from thoughts 1..T
+        (``step_ids``) or the whole answer from the final thought (``answer_ids``)."""
         assert self.readout is not None, "built with readout_weight = 0"
-        return self.readout(thought).view(thought.shape[0], self.answer_slots, VOCAB_SIZE)
+        if self.cfg.readout == "steps" and self.cfg.latent_steps > 0:
+            ids, thought = batch["step_ids"], thoughts[:, 1:]
+        else:
+            ids, thought = batch["answer_ids"], thoughts[:, -1]
+        logits = self.readout(thought).view(*thought.shape[:-1], self.answer_slots, VOCAB_SIZE)
+        return logits[..., : ids.shape[-1], :], ids
 
     @torch.no_grad()
-    def readout_correct(self, puzzle: Tensor, answer_ids: Tensor) -> Tensor:
-        """Per puzzle, whether the readout's argmax gives the whole answer text (through ``<eot>``)
-        from the final thought, (batch,) bool."""
+    def readout_correct(self, puzzle: Tensor, batch: dict[str, Tensor]) -> Tensor:
+        """Per puzzle, whether the readout's argmax gives every answer character (through each
+        ``<eot>``) of ``batch``'s ``step_ids`` or ``answer_ids``, (batch,) bool."""
         thoughts = self.thoughts(puzzle)
         assert thoughts is not None
-        guess = self.read_answer(thoughts[:, -1])[:, : answer_ids.shape[1]].argmax(-1)
-        return ((guess == answer_ids) | (answer_ids == PAD)).all(1)
+        logits, ids = self._readout_logits(thoughts, batch)
+        return ((logits.argmax(-1) == ids) | (ids == PAD)).flatten(1).all(1)
 
     @torch.no_grad()
     def generate(self, puzzle: Tensor, steps: int = 10, seed: int = 0, shuffle_thoughts: bool = False) -> Tensor:

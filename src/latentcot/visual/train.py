@@ -110,9 +110,21 @@ def prepare(task: str, puzzles: list, T: int) -> dict[str, torch.Tensor]:
         for i in range(T - 1, 0, -1):  # descending: the earliest thought showing a pixel wins
             done = (p.render_partial(partial_step(i, T, p.num_steps)) == solution[n]).all(0)
             order[n][done] = i
-    ids, lens = encode_answers([p.answer_text() for p in puzzles])
     return {"puzzle": torch.from_numpy(puzzle).half(), "solution": torch.from_numpy(solution).half(),
-            "order": torch.from_numpy(order), "answer_ids": ids, "answer_lens": lens}
+            "order": torch.from_numpy(order), **answer_tensors(puzzles, T)}
+
+
+def answer_tensors(puzzles: list, T: int) -> dict[str, torch.Tensor]:
+    """Answer texts as ids: ``answer_ids`` (n, longest + 1) and ``answer_lens`` (see
+    :func:`encode_answers`); for ``T > 0`` also ``step_ids`` (n, T, longest step + 1), thought
+    ``i``'s step: the characters from partial ``i - 1`` to partial ``i``, then ``<eot>``."""
+    ids, lens = encode_answers([p.answer_text() for p in puzzles])
+    out = {"answer_ids": ids, "answer_lens": lens}
+    if T > 0:
+        steps = [p.step_text(partial_step(i - 1, T, p.num_steps), partial_step(i, T, p.num_steps))
+                 for p in puzzles for i in range(1, T + 1)]
+        out["step_ids"] = encode_answers(steps)[0].view(len(puzzles), T, -1)
+    return out
 
 
 def batch_of(data: dict[str, torch.Tensor], idx: torch.Tensor, device: torch.device) -> dict[str, torch.Tensor]:
@@ -196,7 +208,7 @@ def evaluate(model: EndoCoT, task: str, puzzles: list, steps: int = 10, seed: in
         ``solved`` and ``n_eval``; with a reasoner (and at least 2 puzzles) ``solved_shuffled_thoughts``,
         the solved rate when every puzzle is drawn from another puzzle's thoughts (equal to
         ``solved``: the DiT ignores the thoughts); with a readout, ``readout_exact``, the fraction
-        whose final thought reads out the whole answer text.
+        whose thoughts read out the whole answer text (every step's, or the final thought's).
     """
     _, _, solved = solve(model, task, puzzles, steps, seed)
     out: dict[str, Any] = {"solved": float(np.mean(solved)), "n_eval": len(solved)}
@@ -208,8 +220,8 @@ def evaluate(model: EndoCoT, task: str, puzzles: list, steps: int = 10, seed: in
         for i in range(0, len(puzzles), 256):
             chunk = puzzles[i : i + 256]
             images = torch.from_numpy(np.stack([p.render_puzzle() for p in chunk])).to(device)
-            ids, _ = encode_answers([p.answer_text() for p in chunk])
-            right.append(model.readout_correct(images, ids.to(device)).cpu())
+            labels = {k: v.to(device) for k, v in answer_tensors(chunk, model.cfg.latent_steps).items()}
+            right.append(model.readout_correct(images, labels).cpu())
         out["readout_exact"] = float(torch.cat(right).float().mean())
     return out
 
@@ -241,7 +253,10 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> tuple[EndoCoT, VisualR
     run = Path(run_dir)
     if not (run / "config.yaml").is_file() or not (run / "model.safetensors").is_file():
         raise LatentCotError(f"{run}: not an EndoCoT run (expected config.yaml and model.safetensors)")
-    cfg = from_dict(VisualRunConfig, read_yaml(run / "config.yaml"), str(run / "config.yaml"))
+    raw = read_yaml(run / "config.yaml")
+    if isinstance(raw.get("model"), dict):  # runs saved before `conditioning` existed fed thoughts through adaLN
+        raw["model"].setdefault("conditioning", "adaln")
+    cfg = from_dict(VisualRunConfig, raw, str(run / "config.yaml"))
     model = build_model(cfg)
     load_model(model, str(run / "model.safetensors"))
     return model.to(resolve_device(device)).eval(), cfg

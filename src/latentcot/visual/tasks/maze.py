@@ -95,6 +95,10 @@ class Puzzle:
         """The solution as a move string, e.g. ``"RRDDL"``."""
         return answer_text(self.solution)
 
+    def step_text(self, start: int, stop: int) -> str:
+        """The moves that take ``render_partial(start)`` to ``render_partial(stop)``."""
+        return answer_text(self.solution[start : stop + 1])
+
 
 def _link(a: Cell, b: Cell) -> tuple[slice, slice]:
     """Pixels of the wall line between neighbouring cells ``a`` and ``b``."""

@@ -90,6 +90,10 @@ class Puzzle:
         """The solution's digits, row-major."""
         return answer_text(self.solution)
 
+    def step_text(self, start: int, stop: int) -> str:
+        """The digits that take ``render_partial(start)`` to ``render_partial(stop)``, in fill order."""
+        return "".join(str(int(self.solution[r, c])) for r, c in self.empty_cells[start:stop])
+
 
 def draw(clues: np.ndarray, filled: np.ndarray) -> np.ndarray:
     """A Sudoku image with ``clues`` in black ink and ``filled`` digits in blue (0 = blank)."""
