@@ -54,6 +54,15 @@ PLANS = {
                      "train.warmup_steps": 100, "train.lr": 1e-3},
         "runs": [("endocot", 4, 4), ("no_reasoner", 4, 4)],
     },
+    "gpu8": {  # step-matched on one GPU: every run gets the same steps (max_seconds only as a safety cap)
+        "settings": {"device": "cuda", "data.train_size": 12000, "data.eval_size": 500, "train.batch_size": 256,
+                     "train.stage1_steps": 800, "train.stage2_steps": 2200, "train.max_seconds": 330,
+                     "train.warmup_steps": 200, "train.lr": 1e-3, "model.reasoner_hidden": 128,
+                     "model.reasoner_layers": 2, "model.reasoner_heads": 4, "model.dit_hidden": 128,
+                     "model.dit_depth": 4, "model.dit_heads": 4},
+        "runs": [("no_reasoner", 8, 4), ("endocot", 8, 4), ("endocot_adaln", 8, 4), ("t0", 8, 0),
+                 ("step_readout", 8, 4), ("step_readout", 8, 8)],
+    },
     "gpu": {
         "settings": {"device": "cuda", "data.train_size": 10000, "data.eval_size": 500, "train.batch_size": 256,
                      "train.stage1_steps": 2000, "train.stage2_steps": 4000, "train.max_seconds": 160,
@@ -70,7 +79,7 @@ def run_name(variant: str, size: int, T: int) -> str:
     return f"{variant}-maze{size}-T{T}"
 
 
-def run_one(plan: str, variant: str, size: int, T: int, runs: Path) -> None:
+def run_one(plan: str, variant: str, size: int, T: int, runs: Path, extra: list[str] | None = None) -> None:
     """Train and evaluate one configuration into ``runs/<name>/`` (eval.json holds the result)."""
     from latentcot.config import load_config
     from latentcot.visual.train import VisualRunConfig, main
@@ -78,7 +87,7 @@ def run_one(plan: str, variant: str, size: int, T: int, runs: Path) -> None:
     torch.set_num_threads(1)  # the CPU is shared; on the GPU machine each run gets one core
     settings = {**PLANS[plan]["settings"], "data.size": size, "model.latent_steps": T, **VARIANTS[variant],
                 "out_dir": str(runs / run_name(variant, size, T))}
-    cfg = load_config(VisualRunConfig, None, [f"{k}={v}" for k, v in settings.items()])
+    cfg = load_config(VisualRunConfig, None, [f"{k}={v}" for k, v in settings.items()] + list(extra or []))
     result = main(cfg, log=None)
     result.update(variant=variant, size=size, T=cfg.model.latent_steps, plan=plan, machine=machine())
     (Path(cfg.out_dir) / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -91,7 +100,7 @@ def machine() -> str:
     return f"cpu {platform.processor() or platform.machine()} ({platform.node()})"
 
 
-def sweep(plan: str, runs: Path, jobs: int) -> None:
+def sweep(plan: str, runs: Path, jobs: int, extra: list[str] | None = None) -> None:
     """Every run of ``plan``, ``jobs`` processes at a time."""
     runs.mkdir(parents=True, exist_ok=True)
     todo = list(PLANS[plan]["runs"])
@@ -101,7 +110,8 @@ def sweep(plan: str, runs: Path, jobs: int) -> None:
             v, s, T = todo.pop(0)
             log = open(runs / f"{run_name(v, s, T)}.log", "w")
             active.append(subprocess.Popen([sys.executable, __file__, "run", "--plan", plan, "--variant", v,
-                                            "--size", str(s), "--T", str(T), "--runs", str(runs)],
+                                            "--size", str(s), "--T", str(T), "--runs", str(runs),
+                                            *[a for x in extra or [] for a in ("--set", x)]],
                                            stdout=log, stderr=subprocess.STDOUT))
         time.sleep(2)
         active = [p for p in active if p.poll() is None]
@@ -113,17 +123,19 @@ def collect(runs: Path, out: Path) -> None:
     for path in sorted(runs.glob("*/eval.json")):
         r = json.loads(path.read_text())
         rows.append({k: r[k] for k in ("variant", "size", "T", "solved", "n_eval", "steps", "train_seconds",
-                                       "plan", "machine")} | {"final_flow": r["final"]["flow"],
-                                                              "final_grounding": r["final"]["grounding"]})
+                                       "plan", "machine")}
+                    | {k: r[k] for k in ("solved_shuffled_thoughts", "readout_exact") if k in r}
+                    | {"final_" + k: v for k, v in r["final"].items() if k in ("flow", "grounding", "readout")})
     rows.sort(key=lambda r: (r["size"], list(VARIANTS).index(r["variant"]), r["T"]))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"command": " ".join(sys.argv), "rows": rows}, indent=2) + "\n")
-    print("| variant | maze | T | solved | n | steps | train s | machine |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| variant | maze | T | solved | shuffled thoughts | readout exact | n | steps | train s | machine |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         T = "–" if r["variant"] == "no_reasoner" else r["T"]  # no reasoner, no thoughts
-        print(f"| {r['variant']} | {r['size']}x{r['size']} | {T} | {r['solved']:.3f} | {r['n_eval']} | "
-              f"{r['steps']} | {r['train_seconds']} | {r['machine']} |")
+        cells = [f"{r[k]:.3f}" if k in r else "–" for k in ("solved_shuffled_thoughts", "readout_exact")]
+        print(f"| {r['variant']} | {r['size']}x{r['size']} | {T} | {r['solved']:.3f} | {' | '.join(cells)} | "
+              f"{r['n_eval']} | {r['steps']} | {r['train_seconds']} | {r['machine']} |")
 
 
 def main() -> None:
@@ -136,11 +148,13 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=Path("runs/endocot-study"))
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("bench/results/endocot.json"))
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a plan setting for every run (repeatable), e.g. --set train.stage1_steps=10")
     args = parser.parse_args()
     if args.command == "run":
-        run_one(args.plan, args.variant, args.size, args.T, args.runs)
+        run_one(args.plan, args.variant, args.size, args.T, args.runs, args.set)
     elif args.command == "sweep":
-        sweep(args.plan, args.runs, args.jobs)
+        sweep(args.plan, args.runs, args.jobs, args.set)
     else:
         collect(args.runs, args.out)
 

@@ -58,7 +58,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _eval(args: argparse.Namespace) -> int:
     from latentcot.errors import LatentCotError
-    from latentcot.visual.train import evaluate, eval_puzzles, load_run
+    from latentcot.visual.train import eval_puzzles, evaluate, load_run
 
     if (args.n is not None and args.n < 1) or (args.steps is not None and args.steps < 1):
         raise LatentCotError("--n and --steps must be at least 1")
