@@ -54,14 +54,15 @@ PLANS = {
                      "train.warmup_steps": 100, "train.lr": 1e-3},
         "runs": [("endocot", 4, 4), ("no_reasoner", 4, 4)],
     },
-    "gpu8": {  # step-matched on one GPU: every run gets the same steps (max_seconds only as a safety cap)
-        "settings": {"device": "cuda", "data.train_size": 12000, "data.eval_size": 500, "train.batch_size": 256,
-                     "train.stage1_steps": 800, "train.stage2_steps": 2200, "train.max_seconds": 330,
-                     "train.warmup_steps": 200, "train.lr": 1e-3, "model.reasoner_hidden": 128,
+    "gpu8": {  # step-matched on one GPU: every run gets the same steps (max_seconds only as a safety cap);
+        # batch 1024 because tiny models are launch-bound there (a bigger batch costs about the same per step)
+        "settings": {"device": "cuda", "data.train_size": 12000, "data.eval_size": 500, "train.batch_size": 1024,
+                     "train.stage1_steps": 300, "train.stage2_steps": 900, "train.max_seconds": 330,
+                     "train.warmup_steps": 100, "train.lr": 1e-3, "model.reasoner_hidden": 128,
                      "model.reasoner_layers": 2, "model.reasoner_heads": 4, "model.dit_hidden": 128,
                      "model.dit_depth": 4, "model.dit_heads": 4},
-        "runs": [("no_reasoner", 8, 4), ("endocot", 8, 4), ("endocot_adaln", 8, 4), ("t0", 8, 0),
-                 ("step_readout", 8, 4), ("step_readout", 8, 8)],
+        "runs": [("no_reasoner", 8, 4), ("endocot", 8, 4), ("endocot_adaln", 8, 4), ("step_readout_ng", 8, 0),
+                 ("step_readout_ng", 8, 4), ("step_readout_ng", 8, 8)],
     },
     "gpu": {
         "settings": {"device": "cuda", "data.train_size": 10000, "data.eval_size": 500, "train.batch_size": 256,
