@@ -254,3 +254,14 @@ def test_runs_saved_before_the_conditioning_option_load_as_adaln(tmp_path) -> No
     (tmp_path / "config.yaml").write_text(old)  # as a run saved before the option wrote it
     model, loaded = load_run(tmp_path)
     assert loaded.model.conditioning == "adaln" and model.dit.c_embedder is not None
+
+
+def test_no_reasoner_stage1_draws_the_full_solution() -> None:
+    """Without thoughts nothing tells the DiT which partial is asked for: stage 1 equals stage 2."""
+    model, batch = tiny_model(reasoner=False, latent_steps=3), tiny_batch(3)
+    with torch.no_grad():
+        for p in model.dit.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    stage1 = model.loss(batch, 1, generator=torch.Generator().manual_seed(0))["flow"]
+    stage2 = model.loss(batch, 2, generator=torch.Generator().manual_seed(0))["flow"]
+    assert stage1.item() == stage2.item()

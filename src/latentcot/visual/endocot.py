@@ -229,7 +229,8 @@ class EndoCoT(nn.Module):
             batch: ``puzzle``, ``solution`` (batch, 3, H, W) in [0, 1]; ``order`` (batch, H, W) long,
                 the first thought index whose partial target shows each pixel as in the solution
                 (T + 1 where it never differs from the puzzle); ``answer_ids``, ``answer_lens``.
-            stage: 1 (thought i draws partial i) or 2 (final thought draws the solution).
+            stage: 1 (thought i draws partial i) or 2 (final thought draws the solution); without a
+                reasoner both draw the full solution.
             generator: RNG for t, noise and the thought index.
 
         Returns:
@@ -239,7 +240,9 @@ class EndoCoT(nn.Module):
         n, T = puzzle.shape[0], self.cfg.latent_steps
         thoughts = self.thoughts(puzzle)
         step = torch.full((n,), T, device=puzzle.device)
-        if stage == 1 and T > 0:  # thought i -> the partial solution of i/T of the way
+        # thought i -> the partial solution of i/T of the way; with no reasoner there is no thought to
+        # say which partial is asked for, so the static baseline always draws the full solution
+        if stage == 1 and T > 0 and thoughts is not None:
             step = torch.randint(1, T + 1, (n,), device=puzzle.device, generator=generator)
         shown = (batch["order"] <= step[:, None, None])[:, None]  # (batch, 1, H, W)
         target = torch.where(shown, solution, puzzle)
