@@ -4,6 +4,7 @@ Variants (all the same PuzzleDiT, same steps and data; see docs/results/endocot.
   endocot       reasoner, T latent thoughts, terminal grounding, stage 1 then stage 2
   no_reasoner   the same DiT conditioned on the puzzle image only (static conditioning)
   t0            reasoner with T = 0 (the <bot> output conditions the DiT; no latent steps)
+  t0_adaln      t0 with adaLN conditioning
   no_grounding  endocot with grounding_weight = 0
   endocot_adaln endocot with the thought as the adaLN vector instead of context tokens
   readout       endocot plus a cross-entropy readout of the whole answer text from the final thought
@@ -36,6 +37,7 @@ VARIANTS = {
     "no_grounding": {"model.grounding_weight": 0.0},
     "endocot_adaln": {"model.conditioning": "adaln"},
     "readout": {"model.readout_weight": 1.0, "model.readout": "answer"},
+    "t0_adaln": {"model.latent_steps": 0, "model.conditioning": "adaln"},
     "step_readout": {"model.readout_weight": 1.0},
     "step_readout_ng": {"model.readout_weight": 1.0, "model.grounding_weight": 0.0},
 }
@@ -64,6 +66,13 @@ PLANS = {
         "runs": [("no_reasoner", 8, 4), ("endocot", 8, 4), ("endocot_adaln", 8, 4), ("step_readout_ng", 8, 0),
                  ("step_readout_ng", 8, 4), ("step_readout_ng", 8, 8)],
     },
+    "gpu8b": {  # a second call: the fixed static baseline (full solution in stage 1 too), step- and
+        # time-matched, a second seed of endocot_adaln and its T = 0 ablation; gpu8's settings
+        "settings": {},  # filled in below from gpu8
+        "runs": [("no_reasoner", 8, 4), ("no_reasoner", 8, 4, "timed", {"train.stage1_steps": 0,
+                  "train.stage2_steps": 100000, "train.max_seconds": 240}),
+                 ("endocot_adaln", 8, 4, "seed1", {"seed": 1}), ("t0_adaln", 8, 0)],
+    },
     "gpu": {
         "settings": {"device": "cuda", "data.train_size": 10000, "data.eval_size": 500, "train.batch_size": 256,
                      "train.stage1_steps": 2000, "train.stage2_steps": 4000, "train.max_seconds": 160,
@@ -76,23 +85,27 @@ PLANS = {
 }
 
 
-def run_name(variant: str, size: int, T: int) -> str:
-    return f"{variant}-maze{size}-T{T}"
+PLANS["gpu8b"]["settings"] = {**PLANS["gpu8"]["settings"], "train.max_seconds": 300}
 
 
-def run_one(plan: str, variant: str, size: int, T: int, runs: Path, extra: list[str] | None = None) -> None:
+def run_name(variant: str, size: int, T: int, tag: str = "") -> str:
+    return f"{variant}-maze{size}-T{T}" + (f"-{tag}" if tag else "")
+
+
+def run_one(plan: str, variant: str, size: int, T: int, runs: Path, extra: list[str] | None = None,
+            tag: str = "") -> None:
     """Train and evaluate one configuration into ``runs/<name>/`` (eval.json holds the result)."""
     from latentcot.config import load_config
     from latentcot.visual.train import VisualRunConfig, main
 
     torch.set_num_threads(1)  # the CPU is shared; on the GPU machine each run gets one core
     settings = {**PLANS[plan]["settings"], "data.size": size, "model.latent_steps": T, **VARIANTS[variant],
-                "out_dir": str(runs / run_name(variant, size, T))}
+                "out_dir": str(runs / run_name(variant, size, T, tag))}
     cfg = load_config(VisualRunConfig, None, [f"{k}={v}" for k, v in settings.items()] + list(extra or []))
     result = main(cfg, log=None)
-    result.update(variant=variant, size=size, T=cfg.model.latent_steps, plan=plan, machine=machine())
+    result.update(variant=variant, size=size, T=cfg.model.latent_steps, plan=plan, machine=machine(), tag=tag)
     (Path(cfg.out_dir) / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(f"{run_name(variant, size, T)}: solved {result['solved']:.3f} after {result['steps']} steps")
+    print(f"{run_name(variant, size, T, tag)}: solved {result['solved']:.3f} after {result['steps']} steps")
 
 
 def machine() -> str:
@@ -108,11 +121,13 @@ def sweep(plan: str, runs: Path, jobs: int, extra: list[str] | None = None) -> N
     active: list[subprocess.Popen] = []
     while todo or active:
         while todo and len(active) < jobs:
-            v, s, T = todo.pop(0)
-            log = open(runs / f"{run_name(v, s, T)}.log", "w")
+            v, s, T, *more = todo.pop(0)  # (variant, size, T[, tag, {setting: value}])
+            tag, own = (more[0], more[1]) if more else ("", {})
+            sets = [f"{k}={val}" for k, val in own.items()] + list(extra or [])  # --set wins
+            log = open(runs / f"{run_name(v, s, T, tag)}.log", "w")
             active.append(subprocess.Popen([sys.executable, __file__, "run", "--plan", plan, "--variant", v,
-                                            "--size", str(s), "--T", str(T), "--runs", str(runs),
-                                            *[a for x in extra or [] for a in ("--set", x)]],
+                                            "--size", str(s), "--T", str(T), "--runs", str(runs), "--tag", tag,
+                                            *[a for x in sets for a in ("--set", x)]],
                                            stdout=log, stderr=subprocess.STDOUT))
         time.sleep(2)
         active = [p for p in active if p.poll() is None]
@@ -124,7 +139,7 @@ def collect(runs: Path, out: Path) -> None:
     for path in sorted(runs.glob("*/eval.json")):
         r = json.loads(path.read_text())
         rows.append({k: r[k] for k in ("variant", "size", "T", "solved", "n_eval", "steps", "train_seconds",
-                                       "plan", "machine")}
+                                       "plan", "machine")} | {"tag": r.get("tag", "")}
                     | {k: r[k] for k in ("solved_shuffled_thoughts", "readout_exact") if k in r}
                     | {"final_" + k: v for k, v in r["final"].items() if k in ("flow", "grounding", "readout")})
     rows.sort(key=lambda r: (r["size"], list(VARIANTS).index(r["variant"]), r["T"]))
@@ -135,7 +150,8 @@ def collect(runs: Path, out: Path) -> None:
     for r in rows:
         T = "–" if r["variant"] == "no_reasoner" else r["T"]  # no reasoner, no thoughts
         cells = [f"{r[k]:.3f}" if k in r else "–" for k in ("solved_shuffled_thoughts", "readout_exact")]
-        print(f"| {r['variant']} | {r['size']}x{r['size']} | {T} | {r['solved']:.3f} | {' | '.join(cells)} | "
+        name = r["variant"] + (f" ({r['tag']})" if r.get("tag") else "")
+        print(f"| {name} | {r['size']}x{r['size']} | {T} | {r['solved']:.3f} | {' | '.join(cells)} | "
               f"{r['n_eval']} | {r['steps']} | {r['train_seconds']} | {r['machine']} |")
 
 
@@ -149,11 +165,12 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=Path("runs/endocot-study"))
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("bench/results/endocot.json"))
+    parser.add_argument("--tag", default="", help="suffix of the run folder's name (a run's own settings)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a plan setting for every run (repeatable), e.g. --set train.stage1_steps=10")
     args = parser.parse_args()
     if args.command == "run":
-        run_one(args.plan, args.variant, args.size, args.T, args.runs, args.set)
+        run_one(args.plan, args.variant, args.size, args.T, args.runs, args.set, args.tag)
     elif args.command == "sweep":
         sweep(args.plan, args.runs, args.jobs, args.set)
     else:
