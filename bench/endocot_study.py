@@ -1,14 +1,14 @@
 """EndoCoT study: solved rate (parse + check of generated images) vs maze size and vs T.
 
 Variants (all the same PuzzleDiT, same steps and data; see docs/results/endocot.md):
-  endocot       reasoner, T latent thoughts, terminal grounding, stage 1 then stage 2
-  no_reasoner   the same DiT conditioned on the puzzle image only (static conditioning)
-  t0            reasoner with T = 0 (the <bot> output conditions the DiT; no latent steps)
-  t0_adaln      t0 with adaLN conditioning
-  no_grounding  endocot with grounding_weight = 0
-  endocot_adaln endocot with the thought as the adaLN vector instead of context tokens
-  readout       endocot plus a cross-entropy readout of the whole answer text from the final thought
-  step_readout  endocot plus a readout of each thought's own step (SIM-CoT's step-level supervision)
+  endocot          reasoner, T latent thoughts, terminal grounding, stage 1 then stage 2; adaLN
+  no_reasoner      the same DiT conditioned on the puzzle image only (static conditioning)
+  t0               reasoner with T = 0 (the <bot> output conditions the DiT; no latent steps)
+  no_grounding     endocot with grounding_weight = 0
+  endocot_tokens   endocot with the thoughts as context tokens in the DiT's attention
+  t0_tokens        t0 with context tokens
+  readout          endocot_tokens plus a cross-entropy readout of the whole answer from the final thought
+  step_readout     endocot_tokens plus a readout of each thought's own step (SIM-CoT's step supervision)
   step_readout_ng  step_readout without grounding
 
     # every run of a plan in parallel (one process per run), then the table:
@@ -30,16 +30,16 @@ from pathlib import Path
 
 import torch
 
-VARIANTS = {
-    "endocot": {},
+VARIANTS = {  # each names its conditioning, so a name means the same whatever the config's default
+    "endocot": {"model.conditioning": "adaln"},
     "no_reasoner": {"model.reasoner": False},
-    "t0": {"model.latent_steps": 0},
-    "no_grounding": {"model.grounding_weight": 0.0},
-    "endocot_adaln": {"model.conditioning": "adaln"},
-    "readout": {"model.readout_weight": 1.0, "model.readout": "answer"},
-    "t0_adaln": {"model.latent_steps": 0, "model.conditioning": "adaln"},
-    "step_readout": {"model.readout_weight": 1.0},
-    "step_readout_ng": {"model.readout_weight": 1.0, "model.grounding_weight": 0.0},
+    "t0": {"model.latent_steps": 0, "model.conditioning": "adaln"},
+    "no_grounding": {"model.grounding_weight": 0.0, "model.conditioning": "adaln"},
+    "endocot_tokens": {"model.conditioning": "tokens"},
+    "t0_tokens": {"model.latent_steps": 0, "model.conditioning": "tokens"},
+    "readout": {"model.conditioning": "tokens", "model.readout_weight": 1.0, "model.readout": "answer"},
+    "step_readout": {"model.conditioning": "tokens", "model.readout_weight": 1.0},
+    "step_readout_ng": {"model.conditioning": "tokens", "model.readout_weight": 1.0, "model.grounding_weight": 0.0},
 }
 
 # plan -> shared settings and the (variant, size, T) runs; the CPU plan fits 2 shared cores
@@ -63,15 +63,15 @@ PLANS = {
                      "train.warmup_steps": 100, "train.lr": 1e-3, "model.reasoner_hidden": 128,
                      "model.reasoner_layers": 2, "model.reasoner_heads": 4, "model.dit_hidden": 128,
                      "model.dit_depth": 4, "model.dit_heads": 4},
-        "runs": [("no_reasoner", 8, 4), ("endocot", 8, 4), ("endocot_adaln", 8, 4), ("step_readout_ng", 8, 0),
+        "runs": [("no_reasoner", 8, 4), ("endocot_tokens", 8, 4), ("endocot", 8, 4), ("step_readout_ng", 8, 0),
                  ("step_readout_ng", 8, 4), ("step_readout_ng", 8, 8)],
     },
     "gpu8b": {  # a second call: the fixed static baseline (full solution in stage 1 too), step- and
-        # time-matched, a second seed of endocot_adaln and its T = 0 ablation; gpu8's settings
+        # time-matched, a second seed of endocot and its T = 0 ablation; gpu8's settings
         "settings": {},  # filled in below from gpu8
         "runs": [("no_reasoner", 8, 4), ("no_reasoner", 8, 4, "timed", {"train.stage1_steps": 0,
                   "train.stage2_steps": 100000, "train.max_seconds": 240}),
-                 ("endocot_adaln", 8, 4, "seed1", {"seed": 1}), ("t0_adaln", 8, 0)],
+                 ("endocot", 8, 4, "seed1", {"seed": 1}), ("t0", 8, 0)],
     },
     "gpu": {
         "settings": {"device": "cuda", "data.train_size": 10000, "data.eval_size": 500, "train.batch_size": 256,
@@ -142,9 +142,14 @@ def collect(runs: Path, out: Path) -> None:
                                        "plan", "machine")} | {"tag": r.get("tag", "")}
                     | {k: r[k] for k in ("solved_shuffled_thoughts", "readout_exact") if k in r}
                     | {"final_" + k: v for k, v in r["final"].items() if k in ("flow", "grounding", "readout")})
-    rows.sort(key=lambda r: (r["size"], list(VARIANTS).index(r["variant"]), r["T"]))
+    rows.sort(key=lambda r: (r["size"], list(VARIANTS).index(r["variant"]), r["T"], r["tag"]))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"command": " ".join(sys.argv), "rows": rows}, indent=2) + "\n")
+    table(rows)
+
+
+def table(rows: list[dict]) -> None:
+    """The markdown table of collected rows."""
     print("| variant | maze | T | solved | shuffled thoughts | readout exact | n | steps | train s | machine |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
@@ -157,7 +162,8 @@ def collect(runs: Path, out: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=("run", "sweep", "collect"))
+    parser.add_argument("command", choices=("run", "sweep", "collect", "table"),
+                        help="table: print the markdown table of a collected JSON (--out)")
     parser.add_argument("--plan", choices=sorted(PLANS), default="cpu")
     parser.add_argument("--variant", choices=sorted(VARIANTS), default="endocot")
     parser.add_argument("--size", type=int, default=4)
@@ -173,6 +179,8 @@ def main() -> None:
         run_one(args.plan, args.variant, args.size, args.T, args.runs, args.set, args.tag)
     elif args.command == "sweep":
         sweep(args.plan, args.runs, args.jobs, args.set)
+    elif args.command == "table":
+        table(json.loads(args.out.read_text())["rows"])
     else:
         collect(args.runs, args.out)
 

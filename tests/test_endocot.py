@@ -79,7 +79,7 @@ def test_flow_and_grounding_loss_fall_on_a_tiny_batch(stage: int, conditioning: 
 def test_stage1_thought_i_sees_only_thoughts_up_to_i() -> None:
     """With token conditioning, the partial of thought i is drawn from thoughts 0..i: changing
     later thoughts leaves the stage-1 loss unchanged, changing an earlier one does not."""
-    model, batch = tiny_model(latent_steps=3), tiny_batch(3, n=6)
+    model, batch = tiny_model(latent_steps=3, conditioning="tokens"), tiny_batch(3, n=6)
     with torch.no_grad():  # adaLN-zero and the zero-init thought entry: perturb so that every input matters
         for p in model.dit.parameters():
             p.add_(0.1 * torch.randn_like(p))

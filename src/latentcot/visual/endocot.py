@@ -13,14 +13,17 @@ front of a diffusion model. Here:
   to ``x_t`` as 3 extra input channels (the model copies walls and marks from it, pixel-aligned).
   The thoughts reach it in one of two ways (``conditioning``):
 
-  - ``tokens`` (default): the thought trajectory ``0..i`` enters as ``i + 1`` extra tokens that
-    join the image tokens in every block's self-attention (in-context / joint attention, as the
-    MMDiT of Qwen-Image, EndoCoT's DiT, reads its MLLM's hidden states); later thoughts are
-    masked out. Every image token can read every thought, and each thought can carry a different
-    part of the answer.
-  - ``adaln``: thought ``i`` alone is the adaLN condition vector (DiT's class-conditioning route:
-    one global vector added to the time embedding that sets every block's norms and gates). The
-    whole answer must pass through one vector that modulates every token alike.
+  - ``adaln`` (default): thought ``i`` alone is the adaLN condition vector (DiT's class-conditioning
+    route: one global vector added to the time embedding that sets every block's norms and gates).
+    The whole answer must pass through one vector that modulates every token alike.
+  - ``tokens``: the thought trajectory ``0..i`` enters as ``i + 1`` extra tokens that join the
+    image tokens in every block's self-attention (in-context / joint attention, as the MMDiT of
+    Qwen-Image, EndoCoT's DiT, reads its MLLM's hidden states); later thoughts are masked out.
+    Every image token can read every thought, and each thought can carry a different part of the
+    answer.
+
+  adaLN is the default because it scored higher with the paper's recipe in every side-by-side
+  run we have (docs/results/endocot.md); neither makes the DiT use what the thoughts say there.
 
   It predicts ``x`` (JiT) via :class:`FlowMatching`; the loss is plain MSE on ``x`` by default
   (``loss_space="v"`` gives JiT's v-loss, whose 1/t² weight spends the model on low-noise detail).
@@ -80,8 +83,8 @@ class EndoCoTConfig:
     readout: str = option("steps", "what the readout asks: steps (thought i reads out the moves/digits of its own "
                           "step, SIM-CoT's step-level supervision) or answer (the final thought reads out the "
                           "whole answer); with T = 0 always answer")
-    conditioning: str = option("tokens", "how thoughts reach the DiT: tokens (thoughts 0..i join the image tokens "
-                               "in self-attention) or adaln (thought i is the adaLN condition vector)")
+    conditioning: str = option("adaln", "how thoughts reach the DiT: adaln (thought i is the adaLN condition vector) "
+                               "or tokens (thoughts 0..i join the image tokens in self-attention)")
 
     def __post_init__(self) -> None:
         if self.latent_steps < 0:
