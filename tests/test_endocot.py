@@ -212,7 +212,7 @@ def test_shuffled_thoughts_draw_each_puzzle_from_the_next_ones_thoughts() -> Non
 
 @pytest.mark.parametrize(("readout", "T"), [("answer", 1), ("steps", 2)])
 def test_readout_learns_the_answers_and_evaluate_reports_it(readout: str, T: int) -> None:
-    model = tiny_model(latent_steps=T, readout_weight=1.0, readout=readout, grounding_weight=0.0)
+    model = tiny_model(latent_steps=T, readout_weight=1.0, readout=readout, grounding_weight=0.0, conditioning="tokens")
     puzzles = maze.generate(4, 4, seed=5)
     batch = batch_of(prepare("maze", puzzles, T), torch.arange(4), torch.device("cpu"))
     assert model.readout_correct(batch["puzzle"], batch).sum() == 0
