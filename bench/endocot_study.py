@@ -139,7 +139,8 @@ def collect(runs: Path, out: Path) -> None:
     for path in sorted(runs.glob("*/eval.json")):
         r = json.loads(path.read_text())
         rows.append({k: r[k] for k in ("variant", "size", "T", "solved", "n_eval", "steps", "train_seconds",
-                                       "plan", "machine")} | {"tag": r.get("tag", "")}
+                                       "plan", "machine")} | {"tag": r.get("tag", ""),
+                                                              "task": r["config"]["data"]["task"]}
                     | {k: r[k] for k in ("solved_shuffled_thoughts", "readout_exact") if k in r}
                     | {"final_" + k: v for k, v in r["final"].items() if k in ("flow", "grounding", "readout")})
     rows.sort(key=lambda r: (r["size"], list(VARIANTS).index(r["variant"]), r["T"], r["tag"]))
@@ -150,13 +151,13 @@ def collect(runs: Path, out: Path) -> None:
 
 def table(rows: list[dict]) -> None:
     """The markdown table of collected rows."""
-    print("| variant | maze | T | solved | shuffled thoughts | readout exact | n | steps | train s | machine |")
+    print("| variant | puzzle | T | solved | shuffled thoughts | readout exact | n | steps | train s | machine |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         T = "–" if r["variant"] == "no_reasoner" else r["T"]  # no reasoner, no thoughts
         cells = [f"{r[k]:.3f}" if k in r else "–" for k in ("solved_shuffled_thoughts", "readout_exact")]
         name = r["variant"] + (f" ({r['tag']})" if r.get("tag") else "")
-        print(f"| {name} | {r['size']}x{r['size']} | {T} | {r['solved']:.3f} | {' | '.join(cells)} | "
+        print(f"| {name} | {r.get('task', 'maze')} {r['size']}x{r['size']} | {T} | {r['solved']:.3f} | {' | '.join(cells)} | "
               f"{r['n_eval']} | {r['steps']} | {r['train_seconds']} | {r['machine']} |")
 
 
