@@ -10,6 +10,8 @@ Variants (all the same PuzzleDiT, same steps and data; see docs/results/endocot.
   readout          endocot_tokens plus a cross-entropy readout of the whole answer from the final thought
   step_readout     endocot_tokens plus a readout of each thought's own step (SIM-CoT's step supervision)
   step_readout_ng  step_readout without grounding
+  step_readout_bi  step_readout_ng with a bidirectional reasoner over the cells
+  endocot_bi       endocot with a bidirectional reasoner over the cells
 
     # every run of a plan in parallel (one process per run), then the table:
     python bench/endocot_study.py sweep --plan cpu --runs runs/endocot-study-cpu --jobs 2
@@ -40,6 +42,9 @@ VARIANTS = {  # each names its conditioning, so a name means the same whatever t
     "readout": {"model.conditioning": "tokens", "model.readout_weight": 1.0, "model.readout": "answer"},
     "step_readout": {"model.conditioning": "tokens", "model.readout_weight": 1.0},
     "step_readout_ng": {"model.conditioning": "tokens", "model.readout_weight": 1.0, "model.grounding_weight": 0.0},
+    "step_readout_bi": {"model.conditioning": "tokens", "model.readout_weight": 1.0, "model.grounding_weight": 0.0,
+                        "model.reasoner_attention": "bidirectional"},
+    "endocot_bi": {"model.conditioning": "adaln", "model.reasoner_attention": "bidirectional"},
 }
 
 # plan -> shared settings and the (variant, size, T) runs; the CPU plan fits 2 shared cores

@@ -61,9 +61,12 @@ def test_shapes() -> None:
     assert images.shape == (3, 3, 16, 16) and images.min() >= 0 and images.max() <= 1
 
 
-@pytest.mark.parametrize(("stage", "conditioning"), [(1, "tokens"), (2, "tokens"), (1, "adaln"), (2, "adaln")])
-def test_flow_and_grounding_loss_fall_on_a_tiny_batch(stage: int, conditioning: str) -> None:
-    model, batch = tiny_model(latent_steps=2, conditioning=conditioning), tiny_batch(2, n=4)
+@pytest.mark.parametrize(("stage", "conditioning", "attention"), [
+    (1, "tokens", "causal"), (2, "tokens", "causal"), (1, "adaln", "causal"), (2, "adaln", "causal"),
+    (1, "adaln", "bidirectional")])
+def test_flow_and_grounding_loss_fall_on_a_tiny_batch(stage: int, conditioning: str, attention: str) -> None:
+    model = tiny_model(latent_steps=2, conditioning=conditioning, reasoner_attention=attention)
+    batch = tiny_batch(2, n=4)
     opt = torch.optim.Adam(model.parameters(), lr=5e-3)
     losses = []
     for _ in range(20):

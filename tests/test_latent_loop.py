@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from latentcot.latent import extend, generate_from_cache, latent_forward, lm_loss, think
+from latentcot.errors import LatentCotError
 from latentcot.models import build_preset
 
 torch.set_num_threads(1)  # tiny models: one thread is fastest on a shared 2-core machine
@@ -179,3 +180,29 @@ def test_no_query_row_is_fully_masked(monkeypatch, preset):
     masks = [m for m in seen if m is not None]
     assert masks and all(bool(m.any(-1).all()) for m in masks)
     assert torch.isfinite(out.hidden_states).all()
+
+
+@pytest.mark.parametrize("preset", ["micro", "micro-llama"])
+def test_bidirectional_prefix_equals_a_prefix_lm_reference(preset):
+    """With ``full_prefix=P`` the first P columns see each other both ways (column 0 reads column
+    P-1), the rest stays causal, and the cached loop equals one uncached pass of the fed sequence
+    under the prefix-LM mask."""
+    from latentcot.latent.loop import attention_mask_4d
+
+    model, P, T = _model(preset), 5, 3
+    torch.manual_seed(1)
+    prefix = torch.randn(2, P + 1, 64)  # P cells, then <bot>
+    mask = torch.ones(2, P + 1, dtype=torch.long)
+    out = think(model, prefix, mask, T, full_prefix=P)
+    seq = torch.cat([prefix, out.latents], 1)
+    full_mask = attention_mask_4d(model, torch.ones(2, P + 1 + T, dtype=torch.long), P + 1 + T, seq.dtype, P)
+    reference = model.base_model(inputs_embeds=seq, attention_mask=full_mask).last_hidden_state
+    torch.testing.assert_close(out.hidden_states, reference, atol=ATOL, rtol=0)
+    changed = prefix.clone()
+    changed[:, P - 1] += torch.randn(64)  # (a constant shift would vanish in the first LayerNorm)
+    moved = think(model, changed, mask, T, full_prefix=P).hidden_states[:, 0]
+    assert (moved - out.hidden_states[:, 0]).abs().max() > 1e-3  # column 0 reads column P-1
+    causal = think(model, prefix, mask, T).hidden_states[:, 0]
+    torch.testing.assert_close(think(model, changed, mask, T).hidden_states[:, 0], causal)  # causal: it cannot
+    with pytest.raises(LatentCotError, match="past the first latent"):
+        think(model, prefix, mask, T, full_prefix=P + 2)

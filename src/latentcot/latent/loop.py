@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from transformers import DynamicCache, PreTrainedModel
 
+from latentcot.errors import LatentCotError
+
 Project = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -64,7 +66,8 @@ def position_ids(attention_mask: torch.Tensor, past_mask: torch.Tensor | None = 
     return (start + attention_mask.long().cumsum(-1) - 1).clamp(min=0)
 
 
-def attention_mask_4d(backbone: PreTrainedModel, mask_so_far: torch.Tensor, q_len: int, dtype: torch.dtype) -> torch.Tensor:
+def attention_mask_4d(backbone: PreTrainedModel, mask_so_far: torch.Tensor, q_len: int, dtype: torch.dtype,
+                      full_prefix: int = 0) -> torch.Tensor:
     """The (batch, 1, q_len, past + q_len) mask of one pass in which every query sees at least itself.
 
     With left padding a padding query has no real key before it. Fused SDPA kernels (cuDNN /
@@ -79,14 +82,19 @@ def attention_mask_4d(backbone: PreTrainedModel, mask_so_far: torch.Tensor, q_le
         mask_so_far: (batch, past + q_len) 1 for real positions, 0 for padding.
         q_len: positions computed in this pass (the last ``q_len`` columns).
         dtype: dtype of the additive mask for eager attention.
+        full_prefix: the first ``full_prefix`` columns attend to each other in both directions (a
+            prefix LM, e.g. a puzzle's cells read as a whole); 0 = causal everywhere.
     """
     implementation = backbone.config._attn_implementation
-    if bool(mask_so_far.all()) or implementation not in ("sdpa", "eager"):
+    if full_prefix and implementation not in ("sdpa", "eager"):
+        raise LatentCotError(f"a bidirectional prefix needs sdpa or eager attention, not {implementation!r}")
+    if not full_prefix and (bool(mask_so_far.all()) or implementation not in ("sdpa", "eager")):
         return mask_so_far
     total = mask_so_far.shape[1]
     keys = torch.arange(total, device=mask_so_far.device)
     queries = keys[total - q_len :, None]  # (q_len, 1) absolute positions
-    allowed = (keys <= queries)[None] & mask_so_far.bool()[:, None, :]  # (batch, q_len, total)
+    visible = (keys <= queries) | ((keys < full_prefix) & (queries < full_prefix))
+    allowed = visible[None] & mask_so_far.bool()[:, None, :]  # (batch, q_len, total)
     allowed |= (keys == queries)[None]
     allowed = allowed[:, None]  # (batch, 1, q_len, total)
     if implementation == "sdpa":
@@ -116,10 +124,11 @@ def _pass(
     positions: torch.Tensor,
     cache: DynamicCache,
     all_layers: bool,
+    full_prefix: int = 0,
 ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
     out = backbone.base_model(
         inputs_embeds=embeds,
-        attention_mask=attention_mask_4d(backbone, mask_so_far, embeds.shape[1], embeds.dtype),
+        attention_mask=attention_mask_4d(backbone, mask_so_far, embeds.shape[1], embeds.dtype, full_prefix),
         position_ids=positions,
         use_cache=True,
         output_hidden_states=all_layers,
@@ -135,6 +144,7 @@ def latent_forward(
     latent_mask: torch.Tensor,
     project: Project | None = None,
     all_layers: bool = False,
+    full_prefix: int = 0,
 ) -> LatentForward:
     """Run a causal LM over a batch in which some positions are continuous thoughts.
 
@@ -146,6 +156,8 @@ def latent_forward(
         project: maps the previous last hidden state (batch, hidden) to the next input
             embedding (e.g. CODI's MLP + LayerNorm); identity when None (Coconut).
         all_layers: also return every layer's hidden states.
+        full_prefix: the first ``full_prefix`` columns (all before the first latent) attend to each
+            other in both directions; 0 = causal (every language-model method).
 
     Returns:
         A :class:`LatentForward`.
@@ -155,13 +167,16 @@ def latent_forward(
     positions = position_ids(attention_mask)
     columns = latent_mask.any(0).nonzero().flatten().tolist()
     if not columns:  # no latents: one ordinary pass
-        h, layers = _pass(backbone, inputs_embeds, attention_mask, positions, cache, all_layers)
+        h, layers = _pass(backbone, inputs_embeds, attention_mask, positions, cache, all_layers, full_prefix)
         empty = inputs_embeds.new_zeros(batch, 0, hidden)
         counts = latent_mask.sum(-1)
         return LatentForward(h, empty, counts, cache, attention_mask, 1, layers)
     first, last = columns[0], columns[-1]
     assert first > 0, "a latent needs a position before it"
-    h, layers = _pass(backbone, inputs_embeds[:, :first], attention_mask[:, :first], positions[:, :first], cache, all_layers)
+    if full_prefix > first:
+        raise LatentCotError(f"full_prefix={full_prefix} reaches past the first latent (column {first})")
+    h, layers = _pass(backbone, inputs_embeds[:, :first], attention_mask[:, :first], positions[:, :first], cache,
+                      all_layers, full_prefix)
     hidden_pieces, layer_pieces, fed = [h], [layers], []
     previous = h[:, -1]  # (batch, hidden)
     for col in range(first, last + 1):
@@ -203,6 +218,7 @@ def think(
     prefix_mask: torch.Tensor,
     num_latents: int,
     project: Project | None = None,
+    full_prefix: int = 0,
 ) -> LatentForward:
     """The prefix pass then ``num_latents`` continuous thoughts for every row (inference helper).
 
@@ -212,6 +228,7 @@ def think(
         prefix_mask: (batch, prefix) attention mask.
         num_latents: thoughts per row.
         project: as in :func:`latent_forward`.
+        full_prefix: as in :func:`latent_forward` (the first columns read bidirectionally).
 
     Returns:
         A :class:`LatentForward` over ``prefix + num_latents`` columns; ``hidden_states[:, -1]`` is
@@ -223,7 +240,7 @@ def think(
     mask = torch.cat([prefix_mask, prefix_mask.new_ones(batch, num_latents)], 1)
     latent_mask = torch.zeros(batch, prefix + num_latents, dtype=torch.bool, device=embeds.device)
     latent_mask[:, prefix:] = True
-    return latent_forward(backbone, embeds, mask, latent_mask, project)
+    return latent_forward(backbone, embeds, mask, latent_mask, project, full_prefix=full_prefix)
 
 
 def extend(

@@ -8,7 +8,8 @@ front of a diffusion model. Here:
   then runs the shared latent loop (:func:`latentcot.latent.loop.think`) for ``T`` continuous
   thoughts: each thought is the last hidden state fed back as the next input (Coconut). Thought
   ``i`` is the output at the ``i``-th latent position; thought 0 is the output at ``<bot>``, the
-  only "thought" when ``T = 0``.
+  only "thought" when ``T = 0``. With ``reasoner_attention="bidirectional"`` the cells attend to
+  each other in both directions (a prefix LM); the thoughts stay causal.
 - **Denoiser**: :class:`PuzzleDiT`, the diffusion core's DiT with the puzzle image concatenated
   to ``x_t`` as 3 extra input channels (the model copies walls and marks from it, pixel-aligned).
   The thoughts reach it in one of two ways (``conditioning``):
@@ -51,7 +52,7 @@ from latentcot.diffusion.models import DiT
 from latentcot.diffusion.samplers import euler
 from latentcot.diffusion.schedules import uniform
 from latentcot.errors import LatentCotError
-from latentcot.latent.loop import think
+from latentcot.latent.loop import attention_mask_4d, think
 from latentcot.models.presets import build_causal_lm
 
 # answer-text characters of every task (maze moves, Sudoku digits) and the reasoner's markers
@@ -69,6 +70,8 @@ class EndoCoTConfig:
     reasoner_layers: int = option(2, "GPT-2 blocks of the reasoner")
     reasoner_hidden: int = option(64, "reasoner width (also the thought size)")
     reasoner_heads: int = option(2, "reasoner attention heads")
+    reasoner_attention: str = option("causal", "how the reasoner reads the cells: causal (a plain causal LM, raster "
+                                     "order) or bidirectional (the cells see each other, a prefix LM)")
     dit_hidden: int = option(64, "DiT token width")
     dit_depth: int = option(4, "DiT blocks")
     dit_heads: int = option(2, "DiT attention heads")
@@ -97,6 +100,8 @@ class EndoCoTConfig:
             raise LatentCotError(f"loss_space must be target or v, got {self.loss_space!r}")
         if self.reasoner_hidden % self.reasoner_heads or self.dit_hidden % self.dit_heads:
             raise LatentCotError("reasoner_hidden / dit_hidden must be divisible by their heads")
+        if self.reasoner_attention not in ("causal", "bidirectional"):
+            raise LatentCotError(f"reasoner_attention must be causal or bidirectional, got {self.reasoner_attention!r}")
         if self.conditioning not in ("tokens", "adaln"):
             raise LatentCotError(f"conditioning must be tokens or adaln, got {self.conditioning!r}")
         if self.readout not in ("steps", "answer"):
@@ -198,8 +203,12 @@ class EndoCoT(nn.Module):
             return None
         prefix = self._prefix(puzzle)
         mask = torch.ones(prefix.shape[:2], dtype=torch.long, device=puzzle.device)
-        out = think(self.reasoner, prefix, mask, self.cfg.latent_steps)
+        out = think(self.reasoner, prefix, mask, self.cfg.latent_steps, full_prefix=self._full_prefix(puzzle))
         return out.hidden_states[:, prefix.shape[1] - 1 :]  # (batch, T + 1, hidden)
+
+    def _full_prefix(self, puzzle: Tensor) -> int:
+        """Leading reasoner columns read bidirectionally: the cells, or none."""
+        return (puzzle.shape[-1] // self.block) ** 2 if self.cfg.reasoner_attention == "bidirectional" else 0
 
     @torch.no_grad()
     def answer_encoding(self, puzzle: Tensor, answer_ids: Tensor, answer_lens: Tensor) -> Tensor:
@@ -207,7 +216,10 @@ class EndoCoT(nn.Module):
         Right padding needs no mask: a causal model's earlier positions never see it."""
         assert self.reasoner is not None
         embeds = torch.cat([self._prefix(puzzle), self.reasoner.get_input_embeddings()(answer_ids)], 1)
-        h = self.reasoner.base_model(inputs_embeds=embeds).last_hidden_state
+        mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device)
+        full = self._full_prefix(puzzle)
+        h = self.reasoner.base_model(inputs_embeds=embeds, attention_mask=attention_mask_4d(
+            self.reasoner, mask, embeds.shape[1], embeds.dtype, full) if full else mask).last_hidden_state
         last = (puzzle.shape[-1] // self.block) ** 2 + answer_lens.to(h.device)  # index of <eot>
         return h[torch.arange(h.shape[0], device=h.device), last]
 
