@@ -3,8 +3,9 @@
 import pytest
 import torch
 
-from latentcot.latent import extend, generate_from_cache, latent_forward, lm_loss, think
 from latentcot.errors import LatentCotError
+from latentcot.latent import extend, generate_from_cache, latent_forward, lm_loss, think
+from latentcot.latent.loop import attention_mask_4d
 from latentcot.models import build_preset
 
 torch.set_num_threads(1)  # tiny models: one thread is fastest on a shared 2-core machine
@@ -187,8 +188,6 @@ def test_bidirectional_prefix_equals_a_prefix_lm_reference(preset):
     """With ``full_prefix=P`` the first P columns see each other both ways (column 0 reads column
     P-1), the rest stays causal, and the cached loop equals one uncached pass of the fed sequence
     under the prefix-LM mask."""
-    from latentcot.latent.loop import attention_mask_4d
-
     model, P, T = _model(preset), 5, 3
     torch.manual_seed(1)
     prefix = torch.randn(2, P + 1, 64)  # P cells, then <bot>
