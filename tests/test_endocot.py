@@ -188,10 +188,9 @@ def test_cli_train_eval_solve(tmp_path, capsys) -> None:
     assert cli_main(["visual", "solve", str(tmp_path / "missing")]) == 2
 
 
-@pytest.mark.slow
 def test_trained_on_4x4_mazes_beats_chance(tmp_path) -> None:
-    """Minutes on one core (the CPU study's no-reasoner run: 1200 steps, solved 0.070): the trained
-    model solves more held-out 4x4 mazes than the same model untrained."""
+    """About a minute on one core (1200 steps of the static baseline): the trained model solves
+    more held-out 4x4 mazes than the same model untrained (measured: 0.11 vs 0.0)."""
     cfg = load_config(VisualRunConfig, None, [f"out_dir={tmp_path}", "device=cpu", "data.train_size=3000",
                                                "data.eval_size=200", "model.reasoner=false", "train.stage1_steps=400",
                                                "train.stage2_steps=800"])
