@@ -12,6 +12,7 @@ Variants (all the same PuzzleDiT, same steps and data; see docs/results/endocot.
   step_readout_ng  step_readout without grounding
   step_readout_bi  step_readout_ng with a bidirectional reasoner over the cells
   endocot_bi       endocot with a bidirectional reasoner over the cells
+  reasoner_probe   the reasoner and its step readout alone (no DiT loss): what can the reasoner learn?
 
     # every run of a plan in parallel (one process per run), then the table:
     python bench/endocot_study.py sweep --plan cpu --runs runs/endocot-study-cpu --jobs 2
@@ -44,6 +45,8 @@ VARIANTS = {  # each names its conditioning, so a name means the same whatever t
     "step_readout_ng": {"model.conditioning": "tokens", "model.readout_weight": 1.0, "model.grounding_weight": 0.0},
     "step_readout_bi": {"model.conditioning": "tokens", "model.readout_weight": 1.0, "model.grounding_weight": 0.0,
                         "model.reasoner_attention": "bidirectional"},
+    "reasoner_probe": {"model.conditioning": "tokens", "model.readout_weight": 1.0, "model.grounding_weight": 0.0,
+                       "model.flow_weight": 0.0},
     "endocot_bi": {"model.conditioning": "adaln", "model.reasoner_attention": "bidirectional"},
 }
 

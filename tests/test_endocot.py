@@ -267,3 +267,13 @@ def test_no_reasoner_stage1_draws_the_full_solution() -> None:
     stage1 = model.loss(batch, 1, generator=torch.Generator().manual_seed(0))["flow"]
     stage2 = model.loss(batch, 2, generator=torch.Generator().manual_seed(0))["flow"]
     assert stage1.item() == stage2.item()
+
+
+def test_flow_weight_zero_trains_the_reasoner_alone() -> None:
+    model = tiny_model(latent_steps=2, readout_weight=1.0, grounding_weight=0.0, flow_weight=0.0)
+    batch = tiny_batch(2, n=4)
+    out = model.loss(batch, stage=1)
+    out["loss"].backward()
+    assert out["flow"].item() == 0.0 and out["loss"].item() == pytest.approx(out["readout"].item())
+    assert all(p.grad is None for p in model.dit.parameters())
+    assert model.reasoner is not None and all(p.grad is not None for p in model.readout.parameters())

@@ -80,6 +80,8 @@ class EndoCoTConfig:
                              "layout decided at high noise counts as much as detail); v: JiT's v-space loss")
     t_sampling: str = option("logit_normal", "training times: uniform, or logit_normal (sigmoid(N(t_mu, 1)))")
     t_mu: float = option(0.8, "logit-normal mean; > 0 favours high noise, where the layout is decided (JiT: 0.8)")
+    flow_weight: float = option(1.0, "weight of the DiT's flow-matching loss; 0 trains only the reasoner (with a "
+                                "readout: a probe of what the reasoner alone can learn)")
     grounding_weight: float = option(1.0, "weight of MSE(final thought, answer encoding); 0 disables grounding")
     readout_weight: float = option(0.0, "weight of a cross-entropy readout of answer text (moves or digits, by "
                                    "position) from the thoughts; 0 disables it")
@@ -106,6 +108,8 @@ class EndoCoTConfig:
             raise LatentCotError(f"conditioning must be tokens or adaln, got {self.conditioning!r}")
         if self.readout not in ("steps", "answer"):
             raise LatentCotError(f"readout must be steps or answer, got {self.readout!r}")
+        if self.flow_weight < 0:
+            raise LatentCotError(f"flow_weight must be >= 0, got {self.flow_weight}")
         if self.readout_weight < 0:
             raise LatentCotError(f"readout_weight must be >= 0, got {self.readout_weight}")
         if self.grounding_weight < 0:
@@ -261,15 +265,19 @@ class EndoCoT(nn.Module):
             step = torch.randint(1, T + 1, (n,), device=puzzle.device, generator=generator)
         shown = (batch["order"] <= step[:, None, None])[:, None]  # (batch, 1, H, W)
         target = torch.where(shown, solution, puzzle)
-        flow = self.flow.loss(self._net(puzzle, thoughts, step), target * 2 - 1, self._cond(thoughts, step),
-                              generator=generator)
+        if self.cfg.flow_weight > 0:
+            flow = self.flow.loss(self._net(puzzle, thoughts, step), target * 2 - 1, self._cond(thoughts, step),
+                                  generator=generator)
+        else:  # a probe of the reasoner alone: the DiT is not trained (nor run)
+            flow = puzzle.new_zeros(())
         grounding = flow.new_zeros(())
         if thoughts is not None and self.cfg.grounding_weight > 0:
             enc = self.answer_encoding(puzzle, batch["answer_ids"], batch["answer_lens"])
             # terminal thought grounding: MSE, relative to how much answer encodings differ in the batch
             # (raw hidden states of different answers sit close together, so a raw MSE is ~1e-3)
             grounding = (thoughts[:, -1] - enc).pow(2).mean() / (enc.var(0).mean() + 1e-6)
-        out = {"loss": flow + self.cfg.grounding_weight * grounding, "flow": flow, "grounding": grounding}
+        out = {"loss": self.cfg.flow_weight * flow + self.cfg.grounding_weight * grounding, "flow": flow,
+               "grounding": grounding}
         if thoughts is not None and self.readout is not None:
             logits, ids = self._readout_logits(thoughts, batch)
             out["readout"] = F.cross_entropy(logits.flatten(0, -2), ids.masked_fill(ids == PAD, -100).flatten())
