@@ -96,8 +96,10 @@ PLANS = {
 PLANS["gpu8b"]["settings"] = {**PLANS["gpu8"]["settings"], "train.max_seconds": 300}
 
 
-def run_name(variant: str, size: int, T: int, tag: str = "") -> str:
-    return f"{variant}-maze{size}-T{T}" + (f"-{tag}" if tag else "")
+def run_name(variant: str, size: int, T: int, tag: str = "", sets: list[str] | None = None) -> str:
+    """``VARIANT-TASKSIZE-T#[-tag]``; the task is the last ``data.task=`` of ``sets`` (default maze)."""
+    task = ([x.split("=", 1)[1] for x in sets or [] if x.startswith("data.task=")] or ["maze"])[-1]
+    return f"{variant}-{task}{size}-T{T}" + (f"-{tag}" if tag else "")
 
 
 def run_one(plan: str, variant: str, size: int, T: int, runs: Path, extra: list[str] | None = None,
@@ -108,12 +110,12 @@ def run_one(plan: str, variant: str, size: int, T: int, runs: Path, extra: list[
 
     torch.set_num_threads(1)  # the CPU is shared; on the GPU machine each run gets one core
     settings = {**PLANS[plan]["settings"], "data.size": size, "model.latent_steps": T, **VARIANTS[variant],
-                "out_dir": str(runs / run_name(variant, size, T, tag))}
+                "out_dir": str(runs / run_name(variant, size, T, tag, extra))}
     cfg = load_config(VisualRunConfig, None, [f"{k}={v}" for k, v in settings.items()] + list(extra or []))
     result = main(cfg, log=None)
     result.update(variant=variant, size=size, T=cfg.model.latent_steps, plan=plan, machine=machine(), tag=tag)
     (Path(cfg.out_dir) / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(f"{run_name(variant, size, T, tag)}: solved {result['solved']:.3f} after {result['steps']} steps")
+    print(f"{run_name(variant, size, T, tag, extra)}: solved {result['solved']:.3f} after {result['steps']} steps")
 
 
 def machine() -> str:
@@ -132,7 +134,7 @@ def sweep(plan: str, runs: Path, jobs: int, extra: list[str] | None = None) -> N
             v, s, T, *more = todo.pop(0)  # (variant, size, T[, tag, {setting: value}])
             tag, own = (more[0], more[1]) if more else ("", {})
             sets = [f"{k}={val}" for k, val in own.items()] + list(extra or [])  # --set wins
-            log = open(runs / f"{run_name(v, s, T, tag)}.log", "w")
+            log = open(runs / f"{run_name(v, s, T, tag, sets)}.log", "w")
             active.append(subprocess.Popen([sys.executable, __file__, "run", "--plan", plan, "--variant", v,
                                             "--size", str(s), "--T", str(T), "--runs", str(runs), "--tag", tag,
                                             *[a for x in sets for a in ("--set", x)]],
