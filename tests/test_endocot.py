@@ -217,7 +217,7 @@ def test_readout_learns_the_answers_and_evaluate_reports_it(readout: str, T: int
     model = tiny_model(latent_steps=T, readout_weight=1.0, readout=readout, grounding_weight=0.0, conditioning="tokens")
     puzzles = maze.generate(4, 4, seed=5)
     batch = batch_of(prepare("maze", puzzles, T), torch.arange(4), torch.device("cpu"))
-    assert model.readout_correct(batch["puzzle"], batch).sum() == 0
+    assert model.readout_correct(model.thoughts(batch["puzzle"]), batch).sum() == 0
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     for _ in range(120):
         out = model.loss(batch, stage=2, generator=torch.Generator().manual_seed(0))
@@ -225,7 +225,7 @@ def test_readout_learns_the_answers_and_evaluate_reports_it(readout: str, T: int
         out["loss"].backward()
         opt.step()
     assert out["readout"].item() < 0.1
-    assert model.readout_correct(batch["puzzle"], batch).all()
+    assert model.readout_correct(model.thoughts(batch["puzzle"]), batch).all()
     result = evaluate(model.eval(), "maze", puzzles, steps=2)
     assert result["readout_exact"] == 1.0 and result["n_eval"] == 4
     assert set(result) == {"solved", "n_eval", "solved_shuffled_thoughts", "readout_exact"}

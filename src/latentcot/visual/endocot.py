@@ -296,11 +296,10 @@ class EndoCoT(nn.Module):
         return logits[..., : ids.shape[-1], :], ids
 
     @torch.no_grad()
-    def readout_correct(self, puzzle: Tensor, batch: dict[str, Tensor]) -> Tensor:
-        """Per puzzle, whether the readout's argmax gives every answer character (through each
-        ``<eot>``) of ``batch``'s ``step_ids`` or ``answer_ids``, (batch,) bool."""
-        thoughts = self.thoughts(puzzle)
-        assert thoughts is not None
+    def readout_correct(self, thoughts: Tensor, batch: dict[str, Tensor]) -> Tensor:
+        """Per puzzle, whether the readout's argmax from ``thoughts`` (see :meth:`thoughts`) gives
+        every answer character (through each ``<eot>``) of ``batch``'s ``step_ids`` or
+        ``answer_ids``, (batch,) bool."""
         logits, ids = self._readout_logits(thoughts, batch)
         return ((logits.argmax(-1) == ids) | (ids == PAD)).flatten(1).all(1)
 
@@ -322,6 +321,12 @@ class EndoCoT(nn.Module):
         thoughts = self.thoughts(puzzle)
         if shuffle_thoughts and thoughts is not None:
             thoughts = thoughts.roll(1, dims=0)
+        return self.draw(puzzle, thoughts, steps, seed)
+
+    @torch.no_grad()
+    def draw(self, puzzle: Tensor, thoughts: Tensor | None, steps: int = 10, seed: int = 0) -> Tensor:
+        """:meth:`generate` from given thoughts (as :meth:`thoughts` returns them; None without a
+        reasoner), so one reasoner pass can serve several drawings."""
         cond = self._cond(thoughts, torch.full((puzzle.shape[0],), self.cfg.latent_steps, device=puzzle.device))
         g = torch.Generator(device=puzzle.device).manual_seed(seed)
         x_T = torch.randn(puzzle.shape, generator=g, device=puzzle.device)

@@ -181,47 +181,68 @@ def train(model: EndoCoT, data: dict[str, torch.Tensor], cfg: VisualTrainConfig,
     return lines
 
 
+def _batches(puzzles: list, device: torch.device, batch_size: int = 256):  # noqa: ANN202 - a generator
+    """``(offset, puzzles, rendered puzzle images on device)`` per batch."""
+    for i in range(0, len(puzzles), batch_size):
+        chunk = puzzles[i : i + batch_size]
+        yield i, chunk, torch.from_numpy(np.stack([p.render_puzzle() for p in chunk])).to(device)
+
+
+def _check(task: str, puzzles: list, drawn: torch.Tensor) -> tuple[np.ndarray, list, list[bool]]:
+    """Drawn images -> (images as float32 numpy, parsed answers, solved flags)."""
+    module = TASKS[task]
+    images = drawn.float().cpu().numpy()
+    answers = [module.parse(image) for image in images]
+    return images, answers, [bool(module.check(p, a)) for p, a in zip(puzzles, answers)]
+
+
 @torch.no_grad()
 def solve(model: EndoCoT, task: str, puzzles: list, steps: int = 10, seed: int = 0,
-          batch_size: int = 256, shuffle_thoughts: bool = False) -> tuple[np.ndarray, list, list[bool]]:
-    """Draw, parse and check answers (``shuffle_thoughts``: see :meth:`EndoCoT.generate`).
+          batch_size: int = 256) -> tuple[np.ndarray, list, list[bool]]:
+    """Draw, parse and check answers.
 
     Returns:
         (generated images (n, 3, H, W) float32 in [0, 1], parsed answers, solved flags).
     """
-    module, device = TASKS[task], next(model.parameters()).device
-    images = []
-    for i in range(0, len(puzzles), batch_size):
-        chunk = torch.from_numpy(np.stack([p.render_puzzle() for p in puzzles[i : i + batch_size]])).to(device)
-        images.append(model.generate(chunk, steps=steps, seed=seed + i, shuffle_thoughts=shuffle_thoughts)
-                      .float().cpu().numpy())
-    drawn = np.concatenate(images)
-    answers = [module.parse(image) for image in drawn]
-    return drawn, answers, [bool(module.check(p, a)) for p, a in zip(puzzles, answers)]
+    images, answers, solved = [], [], []
+    for i, chunk, puzzle in _batches(puzzles, next(model.parameters()).device, batch_size):
+        drawn, parsed, ok = _check(task, chunk, model.generate(puzzle, steps=steps, seed=seed + i))
+        images.append(drawn)
+        answers += parsed
+        solved += ok
+    return np.concatenate(images), answers, solved
 
 
 @torch.no_grad()
 def evaluate(model: EndoCoT, task: str, puzzles: list, steps: int = 10, seed: int = 0) -> dict[str, Any]:
-    """The solved rate and, with a reasoner, two looks inside.
+    """The solved rate and, with a reasoner, two looks inside; the reasoner runs once per batch.
 
     Returns:
         ``solved`` and ``n_eval``; with a reasoner (and at least 2 puzzles) ``solved_shuffled_thoughts``,
-        the solved rate when every puzzle is drawn from another puzzle's thoughts (equal to
-        ``solved``: the DiT ignores the thoughts); with a readout, ``readout_exact``, the fraction
-        whose thoughts read out the whole answer text (every step's, or the final thought's).
+        the solved rate when every puzzle is drawn from another puzzle's thoughts (the next one's
+        in its batch of 256, see :meth:`EndoCoT.generate`; equal to ``solved``: the DiT ignores
+        the thoughts); with a readout, ``readout_exact``, the fraction whose thoughts read out the
+        whole answer text (every step's, or the final thought's).
     """
-    _, _, solved = solve(model, task, puzzles, steps, seed)
-    out: dict[str, Any] = {"solved": float(np.mean(solved)), "n_eval": len(solved)}
-    if model.reasoner is not None and len(puzzles) > 1:
-        _, _, shuffled = solve(model, task, puzzles, steps, seed, shuffle_thoughts=True)
-        out["solved_shuffled_thoughts"] = float(np.mean(shuffled))
-    if model.readout is not None:
-        device, right = next(model.parameters()).device, []
-        for i in range(0, len(puzzles), 256):
-            chunk = puzzles[i : i + 256]
-            images = torch.from_numpy(np.stack([p.render_puzzle() for p in chunk])).to(device)
+    device = next(model.parameters()).device
+    shuffle = model.reasoner is not None and len(puzzles) > 1
+    solved: list[bool] = []
+    shuffled: list[bool] = []
+    right: list[torch.Tensor] = []
+    for i, chunk, puzzle in _batches(puzzles, device):
+        thoughts = model.thoughts(puzzle)
+        solved += _check(task, chunk, model.draw(puzzle, thoughts, steps, seed + i))[2]
+        if shuffle:
+            assert thoughts is not None
+            shuffled += _check(task, chunk, model.draw(puzzle, thoughts.roll(1, dims=0), steps, seed + i))[2]
+        if model.readout is not None:
+            assert thoughts is not None
             labels = {k: v.to(device) for k, v in answer_tensors(chunk, model.cfg.latent_steps).items()}
-            right.append(model.readout_correct(images, labels).cpu())
+            right.append(model.readout_correct(thoughts, labels).cpu())
+    out: dict[str, Any] = {"solved": float(np.mean(solved)), "n_eval": len(solved)}
+    if shuffle:
+        out["solved_shuffled_thoughts"] = float(np.mean(shuffled))
+    if right:
         out["readout_exact"] = float(torch.cat(right).float().mean())
     return out
 
