@@ -50,6 +50,14 @@ VARIANTS = {  # each names its conditioning, so a name means the same whatever t
     "endocot_bi": {"model.conditioning": "adaln", "model.reasoner_attention": "bidirectional"},
 }
 
+# plan gpu8 (and gpu8b): batch 1024 because tiny models are launch-bound on a GPU (a bigger batch
+# costs about the same per step)
+GPU8_SETTINGS = {"device": "cuda", "data.train_size": 12000, "data.eval_size": 500, "train.batch_size": 1024,
+                 "train.stage1_steps": 300, "train.stage2_steps": 900, "train.max_seconds": 330,
+                 "train.warmup_steps": 100, "train.lr": 1e-3, "model.reasoner_hidden": 128,
+                 "model.reasoner_layers": 2, "model.reasoner_heads": 4, "model.dit_hidden": 128,
+                 "model.dit_depth": 4, "model.dit_heads": 4}
+
 # plan -> shared settings and the (variant, size, T) runs; the CPU plan fits 2 shared cores
 PLANS = {
     "cpu": {
@@ -64,19 +72,14 @@ PLANS = {
                      "train.warmup_steps": 100, "train.lr": 1e-3},
         "runs": [("endocot", 4, 4), ("no_reasoner", 4, 4)],
     },
-    "gpu8": {  # step-matched on one GPU: every run gets the same steps (max_seconds only as a safety cap);
-        # batch 1024 because tiny models are launch-bound there (a bigger batch costs about the same per step)
-        "settings": {"device": "cuda", "data.train_size": 12000, "data.eval_size": 500, "train.batch_size": 1024,
-                     "train.stage1_steps": 300, "train.stage2_steps": 900, "train.max_seconds": 330,
-                     "train.warmup_steps": 100, "train.lr": 1e-3, "model.reasoner_hidden": 128,
-                     "model.reasoner_layers": 2, "model.reasoner_heads": 4, "model.dit_hidden": 128,
-                     "model.dit_depth": 4, "model.dit_heads": 4},
+    "gpu8": {  # step-matched on one GPU: every run gets the same steps (max_seconds only as a safety cap)
+        "settings": GPU8_SETTINGS,
         "runs": [("no_reasoner", 8, 4), ("endocot_tokens", 8, 4), ("endocot", 8, 4), ("step_readout_ng", 8, 0),
                  ("step_readout_ng", 8, 4), ("step_readout_ng", 8, 8)],
     },
     "gpu8b": {  # a second call: the fixed static baseline (full solution in stage 1 too), step- and
         # time-matched, a second seed of endocot and its T = 0 ablation; gpu8's settings
-        "settings": {},  # filled in below from gpu8
+        "settings": {**GPU8_SETTINGS, "train.max_seconds": 300},
         "runs": [("no_reasoner", 8, 4), ("no_reasoner", 8, 4, "timed", {"train.stage1_steps": 0,
                   "train.stage2_steps": 100000, "train.max_seconds": 240}),
                  ("endocot", 8, 4, "seed1", {"seed": 1}), ("t0", 8, 0)],
@@ -91,9 +94,6 @@ PLANS = {
         + [(v, 8, 4) for v in VARIANTS] + [("endocot", 8, T) for T in (1, 2, 8)],
     },
 }
-
-
-PLANS["gpu8b"]["settings"] = {**PLANS["gpu8"]["settings"], "train.max_seconds": 300}
 
 
 def run_name(variant: str, size: int, T: int, tag: str = "", sets: list[str] | None = None) -> str:
