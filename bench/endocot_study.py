@@ -13,6 +13,11 @@ Variants (all the same PuzzleDiT, same steps and data; see docs/results/endocot.
   step_readout_bi  step_readout_ng with a bidirectional reasoner over the cells
   endocot_bi       endocot with a bidirectional reasoner over the cells
   reasoner_probe   the reasoner and its step readout alone (no DiT loss): what can the reasoner learn?
+  grid             grid thoughts (a vector per cell, a looped bidirectional reasoner) added to the DiT's
+                   patch tokens; terminal grounding to the reasoner's reading of the solution image
+  grid_ng          grid without grounding
+  grid_readout     grid_ng plus a per-cell pixel readout of each thought's partial solution
+  grid_probe       the grid reasoner and its readout alone (no DiT loss)
 
     # every run of a plan in parallel (one process per run), then the table:
     python bench/endocot_study.py sweep --plan cpu --runs runs/endocot-study-cpu --jobs 2
@@ -48,6 +53,14 @@ VARIANTS = {  # each names its conditioning, so a name means the same whatever t
     "reasoner_probe": {"model.conditioning": "tokens", "model.readout_weight": 1.0, "model.grounding_weight": 0.0,
                        "model.flow_weight": 0.0},
     "endocot_bi": {"model.conditioning": "adaln", "model.reasoner_attention": "bidirectional"},
+    "grid": {"model.thought": "grid", "model.conditioning": "cells", "model.reasoner_attention": "bidirectional"},
+    "grid_ng": {"model.thought": "grid", "model.conditioning": "cells", "model.reasoner_attention": "bidirectional",
+                "model.grounding_weight": 0.0},
+    "grid_readout": {"model.thought": "grid", "model.conditioning": "cells",
+                     "model.reasoner_attention": "bidirectional", "model.grounding_weight": 0.0,
+                     "model.readout_weight": 1.0},
+    "grid_probe": {"model.thought": "grid", "model.conditioning": "cells", "model.reasoner_attention": "bidirectional",
+                   "model.grounding_weight": 0.0, "model.readout_weight": 1.0, "model.flow_weight": 0.0},
 }
 
 # plan gpu8 (and gpu8b): batch 1024 because tiny models are launch-bound on a GPU (a bigger batch
@@ -151,7 +164,7 @@ def collect(runs: Path, out: Path) -> None:
         rows.append({k: r[k] for k in ("variant", "size", "T", "solved", "n_eval", "steps", "train_seconds",
                                        "plan", "machine")} | {"tag": r.get("tag", ""),
                                                               "task": r["config"]["data"]["task"]}
-                    | {k: r[k] for k in ("solved_shuffled_thoughts", "readout_exact") if k in r}
+                    | {k: r[k] for k in ("solved_shuffled_thoughts", "readout_exact", "readout_solved") if k in r}
                     | {"final_" + k: v for k, v in r["final"].items() if k in ("flow", "grounding", "readout")})
     rows.sort(key=lambda r: (r["size"], list(VARIANTS).index(r["variant"]), r["T"], r["tag"]))
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -161,11 +174,12 @@ def collect(runs: Path, out: Path) -> None:
 
 def table(rows: list[dict]) -> None:
     """The markdown table of collected rows."""
-    print("| variant | puzzle | T | solved | shuffled thoughts | readout exact | n | steps | train s | machine |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| variant | puzzle | T | solved | shuffled thoughts | readout exact | readout solved | n | steps | train s "
+          "| machine |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         T = "–" if r["variant"] == "no_reasoner" else r["T"]  # no reasoner, no thoughts
-        cells = [f"{r[k]:.3f}" if k in r else "–" for k in ("solved_shuffled_thoughts", "readout_exact")]
+        cells = [f"{r[k]:.3f}" if k in r else "–" for k in ("solved_shuffled_thoughts", "readout_exact", "readout_solved")]
         name = r["variant"] + (f" ({r['tag']})" if r.get("tag") else "")
         print(f"| {name} | {r.get('task', 'maze')} {r['size']}x{r['size']} | {T} | {r['solved']:.3f} | {' | '.join(cells)} | "
               f"{r['n_eval']} | {r['steps']} | {r['train_seconds']} | {r['machine']} |")

@@ -277,3 +277,118 @@ def test_flow_weight_zero_trains_the_reasoner_alone() -> None:
     assert out["flow"].item() == 0.0 and out["loss"].item() == pytest.approx(out["readout"].item())
     assert all(p.grad is None for p in model.dit.parameters())
     assert model.reasoner is not None and all(p.grad is not None for p in model.readout.parameters())
+
+
+GRID = {"thought": "grid", "conditioning": "cells", "reasoner_attention": "bidirectional"}
+
+
+def test_grid_thoughts_shapes_and_a_bidirectional_read_of_the_cells() -> None:
+    model, batch = tiny_model(latent_steps=3, **GRID), tiny_batch(3)
+    thoughts = model.thoughts(batch["puzzle"])
+    assert thoughts.shape == (8, 4, 16, 32)  # (batch, T + 1, cells, hidden)
+    out = model.loss(batch, stage=1)
+    assert set(out) == {"loss", "flow", "grounding"} and all(torch.isfinite(v) for v in out.values())
+    assert model.generate(batch["puzzle"][:3], steps=2).shape == (3, 3, 16, 16)
+    # the last cell (bottom right) reaches the first cell's very first thought only when the cells
+    # attend both ways
+    changed = batch["puzzle"].clone()
+    changed[:, :, 12:, 12:] = 1 - changed[:, :, 12:, 12:]
+    for attention, differs in (("bidirectional", True), ("causal", False)):
+        model = tiny_model(latent_steps=1, **{**GRID, "reasoner_attention": attention})
+        first = model.thoughts(batch["puzzle"])[:, 0, 0]
+        assert ((model.thoughts(changed)[:, 0, 0] - first).abs().max() > 1e-4) == differs
+
+
+def test_grid_thought_i_is_the_reasoner_pass_over_the_cells_plus_thought_i_minus_1() -> None:
+    model, batch = tiny_model(latent_steps=2, **GRID), tiny_batch(2, n=3)
+    thoughts = model.thoughts(batch["puzzle"])
+    cells = model._grid_input(batch["puzzle"])
+    torch.testing.assert_close(thoughts[:, 0], model._grid_pass(cells))
+    torch.testing.assert_close(thoughts[:, 2], model._grid_pass(cells + thoughts[:, 1]))
+
+
+@pytest.mark.parametrize("stage", [1, 2])
+def test_grid_flow_and_grounding_losses_fall_on_a_tiny_batch(stage: int) -> None:
+    model, batch = tiny_model(latent_steps=2, **GRID), tiny_batch(2, n=4)
+    opt = torch.optim.Adam(model.parameters(), lr=5e-3)
+    losses = []
+    for _ in range(20):
+        out = model.loss(batch, stage, generator=torch.Generator().manual_seed(0))
+        opt.zero_grad()
+        out["loss"].backward()
+        opt.step()
+        losses.append((out["flow"].item(), out["grounding"].item()))
+    (flow0, ground0), (flow1, ground1) = losses[0], losses[-1]
+    assert flow1 < 0.5 * flow0 and ground1 < 0.5 * ground0
+
+
+def test_grid_grounding_is_zero_when_the_final_thought_reads_as_the_solution() -> None:
+    model, batch = tiny_model(latent_steps=2, **GRID), tiny_batch(2)
+    assert model.loss(batch, 2)["grounding"].item() > 0
+    enc = model.solution_encoding(batch["solution"])
+    real = model.thoughts
+    model.thoughts = lambda puzzle: torch.cat([real(puzzle)[:, :-1], enc[:, None]], 1)  # type: ignore[method-assign]
+    assert model.loss(batch, 2)["grounding"].item() == 0.0
+
+
+def test_grid_thoughts_reach_the_dit_per_cell() -> None:
+    """Each cell's thought enters its own patch token: the DiT's output depends on the thoughts
+    (and the per-cell entry starts at zero, so an untrained model draws the same without them)."""
+    model, batch = tiny_model(latent_steps=1, **GRID), tiny_batch(1, n=2)
+    puzzle, thoughts = batch["puzzle"], model.thoughts(batch["puzzle"])
+    with torch.no_grad():  # adaLN-zero: perturb so that every input matters, all but the per-cell entry
+        for name, p in model.dit.named_parameters():
+            if not name.startswith("cell_embedder"):
+                p.add_(0.1 * torch.randn_like(p))
+    torch.testing.assert_close(model.draw(puzzle, thoughts, 2), model.draw(puzzle, torch.zeros_like(thoughts), 2))
+    with torch.no_grad():
+        model.dit.cell_embedder.weight.normal_()
+    assert (model.draw(puzzle, thoughts, 2) - model.draw(puzzle, torch.zeros_like(thoughts), 2)).abs().max() > 1e-3
+
+
+def test_grid_readout_images_put_each_cell_back_in_its_place() -> None:
+    """With an identity readout, thoughts equal to the cells' pixel blocks read out the image itself."""
+    from latentcot.visual.endocot import cell_tokens
+
+    model = tiny_model(latent_steps=1, readout_weight=1.0, reasoner_hidden=48, reasoner_heads=2, **GRID)
+    with torch.no_grad():
+        model.readout.weight.copy_(torch.eye(48))
+        model.readout.bias.zero_()
+    images = torch.rand(2, 3, 16, 16)
+    torch.testing.assert_close(model.readout_images(cell_tokens(images, 4)), images)
+    both = model.readout_images(torch.stack([cell_tokens(images, 4)] * 3, 1))  # (batch, thoughts, ...)
+    assert both.shape == (2, 3, 3, 16, 16) and torch.equal(both[:, 1], images)
+
+
+def test_grid_readout_learns_the_solutions_and_evaluate_reports_it() -> None:
+    model = tiny_model(latent_steps=2, readout_weight=1.0, grounding_weight=0.0, flow_weight=0.0, **GRID)
+    puzzles = maze.generate(4, 4, seed=5)
+    batch = batch_of(prepare("maze", puzzles, 2), torch.arange(4), torch.device("cpu"))
+    assert evaluate(model.eval(), "maze", puzzles, steps=1)["readout_solved"] == 0.0
+    opt = torch.optim.Adam(model.train().parameters(), lr=5e-3)
+    for _ in range(200):
+        out = model.loss(batch, stage=1)
+        opt.zero_grad()
+        out["loss"].backward()
+        opt.step()
+    assert out["readout"].item() < 0.05  # from ~1 (pixels in [-1, 1])
+    result = evaluate(model.eval(), "maze", puzzles, steps=1)
+    assert result["readout_solved"] == 1.0 and "readout_exact" not in result
+
+
+@pytest.mark.parametrize(("thought", "conditioning"), [("grid", "adaln"), ("grid", "tokens"), ("vector", "cells")])
+def test_grid_thoughts_and_cell_conditioning_go_together(thought: str, conditioning: str) -> None:
+    with pytest.raises(LatentCotError, match="conditioning=cells"):
+        EndoCoTConfig(thought=thought, conditioning=conditioning)
+
+
+def test_grid_run_round_trips(tmp_path) -> None:
+    cfg = from_dict(VisualRunConfig, {"data": {"size": 4}, "model": {**TINY, **GRID, "latent_steps": 2}})
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    with torch.no_grad():
+        model.dit.cell_embedder.weight.normal_()
+    save_run(model, cfg, tmp_path)
+    loaded, _ = load_run(tmp_path)
+    puzzle = tiny_batch(2, n=2)["puzzle"]
+    torch.testing.assert_close(loaded.generate(puzzle, steps=2), model.eval().generate(puzzle, steps=2))

@@ -172,8 +172,15 @@ class DiT(nn.Module):
         return torch.einsum("bhwpqc->bchpwq", x).reshape(b, c, g * p, g * p)
 
     def forward(self, x_t: Tensor, t: Tensor, cond: Tensor | None = None, context: Tensor | None = None,
-                context_mask: Tensor | None = None) -> Tensor:
+                context_mask: Tensor | None = None, token_cond: Tensor | None = None) -> Tensor:
+        """``token_cond`` (batch, patches, hidden), optional, is added to the patch tokens (a
+        condition aligned with the image, one vector per patch, as ControlNet adds its features)."""
         x = self.x_embedder(x_t).flatten(2).transpose(1, 2) + self.pos_embed  # (batch, tokens, hidden)
+        if token_cond is not None:
+            if token_cond.shape[1:] != x.shape[1:]:
+                raise LatentCotError(f"token_cond has shape {tuple(token_cond.shape[1:])} per example, the patch "
+                                     f"tokens {tuple(x.shape[1:])}")
+            x = x + token_cond.to(x.dtype)
         c = self.t_embedder(timestep_embedding(t, 256).to(x.dtype))  # (batch, hidden)
         if self.c_embedder is not None and cond is not None:
             c = c + self.c_embedder(cond)

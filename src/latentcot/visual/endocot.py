@@ -40,6 +40,7 @@ Images enter as (batch, 3, H, W) in [0, 1] and are mapped to [-1, 1] for diffusi
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -48,7 +49,7 @@ from torch import Tensor, nn
 
 from latentcot.config import option
 from latentcot.diffusion.formulation import FlowMatching
-from latentcot.diffusion.models import DiT
+from latentcot.diffusion.models import DiT, sincos_pos_embed_2d
 from latentcot.diffusion.samplers import euler
 from latentcot.diffusion.schedules import uniform
 from latentcot.errors import LatentCotError
@@ -88,8 +89,13 @@ class EndoCoTConfig:
     readout: str = option("steps", "what the readout asks: steps (thought i reads out the moves/digits of its own "
                           "step, SIM-CoT's step-level supervision) or answer (the final thought reads out the "
                           "whole answer); with T = 0 always answer")
-    conditioning: str = option("adaln", "how thoughts reach the DiT: adaln (thought i is the adaLN condition vector) "
-                               "or tokens (thoughts 0..i join the image tokens in self-attention)")
+    conditioning: str = option("adaln", "how thoughts reach the DiT: adaln (thought i is the adaLN condition vector), "
+                               "tokens (thoughts 0..i join the image tokens in self-attention) or cells (grid "
+                               "thoughts only: each cell's vector of thought i is added to that cell's patch token)")
+    thought: str = option("vector", "what a thought is: vector (one vector, the last hidden state fed back through "
+                          "the shared latent loop, as Coconut) or grid (one vector per cell: the reasoner re-reads "
+                          "the cells every step with each cell's previous output added, a looped transformer; "
+                          "needs conditioning=cells)")
 
     def __post_init__(self) -> None:
         if self.latent_steps < 0:
@@ -104,8 +110,13 @@ class EndoCoTConfig:
             raise LatentCotError("reasoner_hidden / dit_hidden must be divisible by their heads")
         if self.reasoner_attention not in ("causal", "bidirectional"):
             raise LatentCotError(f"reasoner_attention must be causal or bidirectional, got {self.reasoner_attention!r}")
-        if self.conditioning not in ("tokens", "adaln"):
-            raise LatentCotError(f"conditioning must be tokens or adaln, got {self.conditioning!r}")
+        if self.conditioning not in ("tokens", "adaln", "cells"):
+            raise LatentCotError(f"conditioning must be adaln, tokens or cells, got {self.conditioning!r}")
+        if self.thought not in ("vector", "grid"):
+            raise LatentCotError(f"thought must be vector or grid, got {self.thought!r}")
+        if (self.thought == "grid") != (self.conditioning == "cells"):
+            raise LatentCotError(f"thought={self.thought} with conditioning={self.conditioning}: grid thoughts (one "
+                                 "vector per cell) reach the DiT through conditioning=cells, and only they can")
         if self.readout not in ("steps", "answer"):
             raise LatentCotError(f"readout must be steps or answer, got {self.readout!r}")
         if self.flow_weight < 0:
@@ -123,21 +134,32 @@ class PuzzleDiT(DiT):
         image_size, patch_size, hidden, depth, heads: as :class:`DiT` (patch = one puzzle cell).
         cond_dim: size of the thought vector for adaLN conditioning (0: none).
         context_dim, max_context: size and most number of thought tokens (0: none).
+        cell_dim: size of a per-cell thought vector, projected and added to its cell's patch token
+            (0: none).
     """
 
     def __init__(self, image_size: int, patch_size: int, hidden: int, depth: int, heads: int, cond_dim: int,
-                 context_dim: int = 0, max_context: int = 64) -> None:
+                 context_dim: int = 0, max_context: int = 64, cell_dim: int = 0) -> None:
         super().__init__(image_size, patch_size, 3, hidden, depth, heads, cond_dim, context_dim=context_dim,
                          max_context=max_context)
+        self.cell_embedder = nn.Linear(cell_dim, hidden) if cell_dim else None
         embedder = nn.Conv2d(6, hidden, kernel_size=patch_size, stride=patch_size)
         nn.init.xavier_uniform_(embedder.weight.view(hidden, -1))  # as DiT: Xavier on the flattened kernel
         nn.init.zeros_(embedder.bias)  # type: ignore[arg-type]
         self.x_embedder = embedder
 
     def forward(self, x_t: Tensor, t: Tensor, cond: Tensor | None = None, context: Tensor | None = None,
-                context_mask: Tensor | None = None, puzzle: Tensor | None = None) -> Tensor:
+                context_mask: Tensor | None = None, puzzle: Tensor | None = None,
+                cells: Tensor | None = None) -> Tensor:
+        """As :meth:`DiT.forward`, with the ``puzzle`` image (required) and optional per-cell
+        thoughts ``cells`` (batch, cells, cell_dim)."""
         assert puzzle is not None, "PuzzleDiT draws a solution for a puzzle"
-        return super().forward(torch.cat([x_t, puzzle], 1), t, cond, context, context_mask)
+        token_cond = None
+        if cells is not None:
+            if self.cell_embedder is None:
+                raise LatentCotError("this PuzzleDiT was built with cell_dim=0; it takes no per-cell thoughts")
+            token_cond = self.cell_embedder(cells)
+        return super().forward(torch.cat([x_t, puzzle], 1), t, cond, context, context_mask, token_cond)
 
 
 def cell_tokens(images: Tensor, block: int) -> Tensor:
@@ -171,23 +193,31 @@ class EndoCoT(nn.Module):
         super().__init__()
         self.cfg, self.block = cfg, block
         cells = (image_size // block) ** 2
+        grid = cfg.thought == "grid"
         self.reasoner, self.readout = None, None
         if cfg.reasoner:
+            positions = cells + 8 if grid else 2 * cells + cfg.latent_steps + 8
             self.reasoner = build_causal_lm("gpt2", VOCAB_SIZE, cfg.reasoner_layers, cfg.reasoner_hidden,
-                                            cfg.reasoner_heads, max_positions=2 * cells + cfg.latent_steps + 8)
+                                            cfg.reasoner_heads, max_positions=positions)
             self.cell_embed = nn.Linear(3 * block * block, cfg.reasoner_hidden)
+            if grid:  # the cells' 2-D places (fixed, as the DiT's), on top of GPT-2's learned raster positions
+                self.register_buffer("cell_pos", sincos_pos_embed_2d(cfg.reasoner_hidden, image_size // block),
+                                     persistent=False)
             # the longest answer: a maze path visits each cell at most once (cells - 1 moves), a Sudoku
             # has one digit per cell; + <eot>
             self.answer_slots = cells + 1
-            self.readout = (nn.Linear(cfg.reasoner_hidden, self.answer_slots * VOCAB_SIZE)
-                            if cfg.readout_weight > 0 else None)
-        tokens = cfg.reasoner and cfg.conditioning == "tokens"
-        cond_dim = cfg.reasoner_hidden if cfg.reasoner and not tokens else 0
-        self.dit = PuzzleDiT(image_size, block, cfg.dit_hidden, cfg.dit_depth, cfg.dit_heads, cond_dim,
-                             context_dim=cfg.reasoner_hidden if tokens else 0, max_context=cfg.latent_steps + 1)
+            if cfg.readout_weight > 0:  # grid: each cell's pixels; vector: answer text, by position
+                self.readout = nn.Linear(cfg.reasoner_hidden, 3 * block * block if grid
+                                         else self.answer_slots * VOCAB_SIZE)
+        on = cfg.reasoner
+        self.dit = PuzzleDiT(image_size, block, cfg.dit_hidden, cfg.dit_depth, cfg.dit_heads,
+                             cfg.reasoner_hidden if on and cfg.conditioning == "adaln" else 0,
+                             context_dim=cfg.reasoner_hidden if on and cfg.conditioning == "tokens" else 0,
+                             max_context=cfg.latent_steps + 1,
+                             cell_dim=cfg.reasoner_hidden if on and cfg.conditioning == "cells" else 0)
         # zero-init the thought's entry (adaLN-zero / ControlNet spirit): at first the DiT sees no thought
         # content, and the thought's unit-scale features do not swamp it while the reasoner is still random
-        for entry in (self.dit.c_embedder, self.dit.ctx_embedder):
+        for entry in (self.dit.c_embedder, self.dit.ctx_embedder, self.dit.cell_embedder):
             if entry is not None:
                 nn.init.zeros_(entry.weight)
         self.flow = FlowMatching(target=cfg.target, loss_space=cfg.loss_space,  # type: ignore[arg-type]
@@ -201,14 +231,35 @@ class EndoCoT(nn.Module):
         return torch.cat([cells, bot], 1)
 
     def thoughts(self, puzzle: Tensor) -> Tensor | None:
-        """The thought trajectory, (batch, T + 1, hidden): index 0 at ``<bot>``, index T the final
-        thought; None without a reasoner. Puzzle images in [0, 1]."""
+        """The thought trajectory, (batch, T + 1, hidden) (grid: (batch, T + 1, cells, hidden)):
+        index 0 at ``<bot>`` (grid: the first pass over the cells), index T the final thought; None
+        without a reasoner. Puzzle images in [0, 1]."""
         if self.reasoner is None:
             return None
+        if self.cfg.thought == "grid":
+            cells = self._grid_input(puzzle)
+            state = self._grid_pass(cells)
+            trajectory = [state]
+            for _ in range(self.cfg.latent_steps):  # Coconut's feedback, per cell: last outputs become inputs
+                state = self._grid_pass(cells + state)
+                trajectory.append(state)
+            return torch.stack(trajectory, 1)
         prefix = self._prefix(puzzle)
         mask = torch.ones(prefix.shape[:2], dtype=torch.long, device=puzzle.device)
         out = think(self.reasoner, prefix, mask, self.cfg.latent_steps, full_prefix=self._full_prefix(puzzle))
         return out.hidden_states[:, prefix.shape[1] - 1 :]  # (batch, T + 1, hidden)
+
+    def _grid_input(self, images: Tensor) -> Tensor:
+        """Cell embeddings with their 2-D places, (batch, cells, hidden)."""
+        return self.cell_embed(cell_tokens(images, self.block)) + self.cell_pos
+
+    def _grid_pass(self, inputs: Tensor) -> Tensor:
+        """One pass of the reasoner over a grid of cell inputs -> its last hidden states, same shape."""
+        assert self.reasoner is not None
+        mask = torch.ones(inputs.shape[:2], dtype=torch.long, device=inputs.device)
+        full = inputs.shape[1] if self.cfg.reasoner_attention == "bidirectional" else 0
+        attn = attention_mask_4d(self.reasoner, mask, inputs.shape[1], inputs.dtype, full)
+        return self.reasoner.base_model(inputs_embeds=inputs, attention_mask=attn).last_hidden_state
 
     def _full_prefix(self, puzzle: Tensor) -> int:
         """Leading reasoner columns read bidirectionally: the cells, or none."""
@@ -227,16 +278,26 @@ class EndoCoT(nn.Module):
         last = (puzzle.shape[-1] // self.block) ** 2 + answer_lens.to(h.device)  # index of <eot>
         return h[torch.arange(h.shape[0], device=h.device), last]
 
+    @torch.no_grad()
+    def solution_encoding(self, solution: Tensor) -> Tensor:
+        """Grid thoughts' grounding target: the reasoner's first pass over the *solution* image's
+        cells, (batch, cells, hidden) (a grid has no place for answer text; the drawn answer is the
+        answer as the reasoner reads it)."""
+        return self._grid_pass(self._grid_input(solution))
+
     def _net(self, puzzle: Tensor, thoughts: Tensor | None, upto: Tensor | None = None):  # noqa: ANN202
         """The FlowMatching ``net(x_t, t, cond)`` for these puzzles; with ``tokens`` conditioning the
         thoughts ``0..upto`` (all when ``upto`` is None) ride along as context tokens."""
+        if thoughts is not None and self.cfg.conditioning == "cells":
+            return lambda x_t, t, cond: self.dit(x_t, t, puzzle=puzzle * 2 - 1, cells=cond)
         if thoughts is None or self.cfg.conditioning != "tokens":
             return lambda x_t, t, cond: self.dit(x_t, t, cond, puzzle=puzzle * 2 - 1)
         mask = None if upto is None else torch.arange(thoughts.shape[1], device=thoughts.device)[None] <= upto[:, None]
         return lambda x_t, t, cond: self.dit(x_t, t, cond, context=thoughts, context_mask=mask, puzzle=puzzle * 2 - 1)
 
     def _cond(self, thoughts: Tensor | None, step: Tensor) -> Tensor | None:
-        """The adaLN condition: thought ``step`` per example (None with tokens or without a reasoner)."""
+        """The adaLN (or per-cell) condition: thought ``step`` per example (None with tokens or without
+        a reasoner)."""
         if thoughts is None or self.cfg.conditioning == "tokens":
             return None
         return thoughts[torch.arange(thoughts.shape[0], device=thoughts.device), step]
@@ -272,13 +333,17 @@ class EndoCoT(nn.Module):
             flow = puzzle.new_zeros(())
         grounding = flow.new_zeros(())
         if thoughts is not None and self.cfg.grounding_weight > 0:
-            enc = self.answer_encoding(puzzle, batch["answer_ids"], batch["answer_lens"])
+            enc = (self.solution_encoding(solution) if self.cfg.thought == "grid"
+                   else self.answer_encoding(puzzle, batch["answer_ids"], batch["answer_lens"]))
             # terminal thought grounding: MSE, relative to how much answer encodings differ in the batch
             # (raw hidden states of different answers sit close together, so a raw MSE is ~1e-3)
             grounding = (thoughts[:, -1] - enc).pow(2).mean() / (enc.var(0).mean() + 1e-6)
         out = {"loss": self.cfg.flow_weight * flow + self.cfg.grounding_weight * grounding, "flow": flow,
                "grounding": grounding}
-        if thoughts is not None and self.readout is not None:
+        if thoughts is not None and self.readout is not None and self.cfg.thought == "grid":
+            out["readout"] = self._grid_readout_loss(thoughts, batch)
+            out["loss"] = out["loss"] + self.cfg.readout_weight * out["readout"]
+        elif thoughts is not None and self.readout is not None:
             logits, ids = self._readout_logits(thoughts, batch)
             out["readout"] = F.cross_entropy(logits.flatten(0, -2), ids.masked_fill(ids == PAD, -100).flatten())
             out["loss"] = out["loss"] + self.cfg.readout_weight * out["readout"]
@@ -287,13 +352,32 @@ class EndoCoT(nn.Module):
     def _readout_logits(self, thoughts: Tensor, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
         """(logits (..., positions, vocab), target ids (..., positions)): per step from thoughts 1..T
         (``step_ids``) or the whole answer from the final thought (``answer_ids``)."""
-        assert self.readout is not None, "built with readout_weight = 0"
+        assert self.readout is not None and self.cfg.thought == "vector", "a text readout needs vector thoughts"
         if self.cfg.readout == "steps" and self.cfg.latent_steps > 0:
             ids, thought = batch["step_ids"], thoughts[:, 1:]
         else:
             ids, thought = batch["answer_ids"], thoughts[:, -1]
         logits = self.readout(thought).view(*thought.shape[:-1], self.answer_slots, VOCAB_SIZE)
         return logits[..., : ids.shape[-1], :], ids
+
+    def readout_images(self, thoughts: Tensor) -> Tensor:
+        """Grid thoughts (..., cells, hidden) -> the readout's image (..., 3, H, W) in [-1, 1]: each
+        cell's vector reads out that cell's pixel block."""
+        assert self.readout is not None and self.cfg.thought == "grid", "a grid readout needs thought=grid, readout_weight > 0"
+        lead, cells = thoughts.shape[:-2], thoughts.shape[-2]
+        side = math.isqrt(cells) * self.block
+        patches = self.readout(thoughts).reshape(-1, cells, self.readout.out_features).transpose(1, 2)
+        return F.fold(patches, (side, side), kernel_size=self.block, stride=self.block).view(*lead, 3, side, side)
+
+    def _grid_readout_loss(self, thoughts: Tensor, batch: dict[str, Tensor]) -> Tensor:
+        """MSE of the grid readout: thought i against partial solution i (``steps``; all of them at
+        once), or the final thought against the solution (``answer``, and T = 0)."""
+        puzzle, solution, T = batch["puzzle"], batch["solution"], self.cfg.latent_steps
+        if self.cfg.readout == "steps" and T > 0:
+            shown = batch["order"][:, None] <= torch.arange(1, T + 1, device=puzzle.device)[None, :, None, None]
+            target = torch.where(shown[:, :, None], solution[:, None], puzzle[:, None])  # (batch, T, 3, H, W)
+            return F.mse_loss(self.readout_images(thoughts[:, 1:]), target * 2 - 1)
+        return F.mse_loss(self.readout_images(thoughts[:, -1]), solution * 2 - 1)
 
     @torch.no_grad()
     def readout_correct(self, thoughts: Tensor, batch: dict[str, Tensor]) -> Tensor:

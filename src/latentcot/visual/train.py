@@ -221,21 +221,27 @@ def evaluate(model: EndoCoT, task: str, puzzles: list, steps: int = 10, seed: in
         ``solved`` and ``n_eval``; with a reasoner (and at least 2 puzzles) ``solved_shuffled_thoughts``,
         the solved rate when every puzzle is drawn from another puzzle's thoughts (the next one's
         in its batch of 256, see :meth:`EndoCoT.generate`; equal to ``solved``: the DiT ignores
-        the thoughts); with a readout, ``readout_exact``, the fraction whose thoughts read out the
-        whole answer text (every step's, or the final thought's).
+        the thoughts); with a readout of vector thoughts, ``readout_exact``, the fraction whose
+        thoughts read out the whole answer text (every step's, or the final thought's); with a
+        readout of grid thoughts, ``readout_solved``, the solved rate of the image the final
+        thought reads out (parsed and checked like a drawn one: the reasoner's own answer).
     """
     device = next(model.parameters()).device
     shuffle = model.reasoner is not None and len(puzzles) > 1
     solved: list[bool] = []
     shuffled: list[bool] = []
     right: list[torch.Tensor] = []
+    read: list[bool] = []
     for i, chunk, puzzle in _batches(puzzles, device):
         thoughts = model.thoughts(puzzle)
         solved += _check(task, chunk, model.draw(puzzle, thoughts, steps, seed + i))[2]
         if shuffle:
             assert thoughts is not None
             shuffled += _check(task, chunk, model.draw(puzzle, thoughts.roll(1, dims=0), steps, seed + i))[2]
-        if model.readout is not None:
+        if model.readout is not None and model.cfg.thought == "grid":
+            assert thoughts is not None
+            read += _check(task, chunk, ((model.readout_images(thoughts[:, -1]) + 1) / 2).clamp(0, 1))[2]
+        elif model.readout is not None:
             assert thoughts is not None
             labels = {k: v.to(device) for k, v in answer_tensors(chunk, model.cfg.latent_steps).items()}
             right.append(model.readout_correct(thoughts, labels).cpu())
@@ -244,6 +250,8 @@ def evaluate(model: EndoCoT, task: str, puzzles: list, steps: int = 10, seed: in
         out["solved_shuffled_thoughts"] = float(np.mean(shuffled))
     if right:
         out["readout_exact"] = float(torch.cat(right).float().mean())
+    if read:
+        out["readout_solved"] = float(np.mean(read))
     return out
 
 
