@@ -10,10 +10,11 @@ from latentcot.train.recipe import RunConfig
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 LM_RECIPES = sorted((CONFIGS / "lm").rglob("*.yaml"))
+VISUAL_RECIPES = sorted((CONFIGS / "visual").rglob("*.yaml"))
 
 
 def test_there_are_recipes():
-    assert len(LM_RECIPES) >= 5
+    assert len(LM_RECIPES) >= 5 and len(VISUAL_RECIPES) >= 3
 
 
 @pytest.mark.parametrize("path", LM_RECIPES, ids=lambda p: str(p.relative_to(CONFIGS)))
@@ -21,6 +22,14 @@ def test_lm_recipe_validates(path):
     cfg = load_config(RunConfig, path)
     cfg.method_options()  # the method section resolves to its typed config
     assert cfg.out_dir.startswith("runs/")
+
+
+@pytest.mark.parametrize("path", VISUAL_RECIPES, ids=lambda p: str(p.relative_to(CONFIGS)))
+def test_visual_recipe_validates(path):
+    from latentcot.visual.train import VisualRunConfig, build_model
+
+    cfg = load_config(VisualRunConfig, path)
+    assert cfg.out_dir.startswith("runs/") and build_model(cfg).cfg == cfg.model
 
 
 def test_a_bad_method_key_is_named_with_the_closest_one(tmp_path):

@@ -61,11 +61,15 @@ def test_shapes() -> None:
     assert images.shape == (3, 3, 16, 16) and images.min() >= 0 and images.max() <= 1
 
 
-@pytest.mark.parametrize(("stage", "conditioning", "attention"), [
-    (1, "tokens", "causal"), (2, "tokens", "causal"), (1, "adaln", "causal"), (2, "adaln", "causal"),
-    (1, "adaln", "bidirectional")])
-def test_flow_and_grounding_loss_fall_on_a_tiny_batch(stage: int, conditioning: str, attention: str) -> None:
-    model = tiny_model(latent_steps=2, conditioning=conditioning, reasoner_attention=attention)
+GRID = {"thought": "grid", "conditioning": "cells", "reasoner_attention": "bidirectional"}
+
+
+@pytest.mark.parametrize(("stage", "options"), [
+    (1, {"conditioning": "tokens"}), (2, {"conditioning": "tokens"}), (1, {"conditioning": "adaln"}),
+    (2, {"conditioning": "adaln"}), (1, {"conditioning": "adaln", "reasoner_attention": "bidirectional"}),
+    (1, GRID), (2, GRID)], ids=lambda v: "-".join(map(str, v.values())) if isinstance(v, dict) else str(v))
+def test_flow_and_grounding_loss_fall_on_a_tiny_batch(stage: int, options: dict) -> None:
+    model = tiny_model(latent_steps=2, **options)
     batch = tiny_batch(2, n=4)
     opt = torch.optim.Adam(model.parameters(), lr=5e-3)
     losses = []
@@ -279,9 +283,6 @@ def test_flow_weight_zero_trains_the_reasoner_alone() -> None:
     assert model.reasoner is not None and all(p.grad is not None for p in model.readout.parameters())
 
 
-GRID = {"thought": "grid", "conditioning": "cells", "reasoner_attention": "bidirectional"}
-
-
 def test_grid_thoughts_shapes_and_a_bidirectional_read_of_the_cells() -> None:
     model, batch = tiny_model(latent_steps=3, **GRID), tiny_batch(3)
     thoughts = model.thoughts(batch["puzzle"])
@@ -305,21 +306,6 @@ def test_grid_thought_i_is_the_reasoner_pass_over_the_cells_plus_thought_i_minus
     cells = model._grid_input(batch["puzzle"])
     torch.testing.assert_close(thoughts[:, 0], model._grid_pass(cells))
     torch.testing.assert_close(thoughts[:, 2], model._grid_pass(cells + thoughts[:, 1]))
-
-
-@pytest.mark.parametrize("stage", [1, 2])
-def test_grid_flow_and_grounding_losses_fall_on_a_tiny_batch(stage: int) -> None:
-    model, batch = tiny_model(latent_steps=2, **GRID), tiny_batch(2, n=4)
-    opt = torch.optim.Adam(model.parameters(), lr=5e-3)
-    losses = []
-    for _ in range(20):
-        out = model.loss(batch, stage, generator=torch.Generator().manual_seed(0))
-        opt.zero_grad()
-        out["loss"].backward()
-        opt.step()
-        losses.append((out["flow"].item(), out["grounding"].item()))
-    (flow0, ground0), (flow1, ground1) = losses[0], losses[-1]
-    assert flow1 < 0.5 * flow0 and ground1 < 0.5 * ground0
 
 
 def test_grid_grounding_is_zero_when_the_final_thought_reads_as_the_solution() -> None:

@@ -10,6 +10,12 @@ front of a diffusion model. Here:
   ``i`` is the output at the ``i``-th latent position; thought 0 is the output at ``<bot>``, the
   only "thought" when ``T = 0``. With ``reasoner_attention="bidirectional"`` the cells attend to
   each other in both directions (a prefix LM); the thoughts stay causal.
+- **Grid thoughts** (``thought="grid"``, not in the paper): a thought is a vector *per cell*. The
+  reasoner reads the cells (plus fixed 2-D places) and each latent step reads them again with
+  every cell's previous output added (Coconut's feedback, per cell: a weight-tied looped
+  transformer over the grid); ``conditioning="cells"`` adds each cell's thought to that cell's
+  DiT patch token. Grounding then targets the reasoner's reading of the solution image, and
+  the optional readout maps each cell's vector to its pixels.
 - **Denoiser**: :class:`PuzzleDiT`, the diffusion core's DiT with the puzzle image concatenated
   to ``x_t`` as 3 extra input channels (the model copies walls and marks from it, pixel-aligned).
   The thoughts reach it in one of two ways (``conditioning``):
