@@ -73,7 +73,8 @@ class EndoCoTConfig:
     """The model: reasoner, DiT, flow matching and loss weights."""
 
     reasoner: bool = option(True, "use the latent reasoner; false = the same DiT with static (no) conditioning")
-    latent_steps: int = option(4, "T, continuous thoughts before drawing (0: the reasoner's <bot> output only)")
+    latent_steps: int = option(4, "T, continuous thoughts before drawing (0: the reasoner's <bot> output only; "
+                              "grid: its first pass over the cells only)")
     reasoner_layers: int = option(2, "GPT-2 blocks of the reasoner")
     reasoner_hidden: int = option(64, "reasoner width (also the thought size)")
     reasoner_heads: int = option(2, "reasoner attention heads")
@@ -89,9 +90,11 @@ class EndoCoTConfig:
     t_mu: float = option(0.8, "logit-normal mean; > 0 favours high noise, where the layout is decided (JiT: 0.8)")
     flow_weight: float = option(1.0, "weight of the DiT's flow-matching loss; 0 trains only the reasoner (with a "
                                 "readout: a probe of what the reasoner alone can learn)")
-    grounding_weight: float = option(1.0, "weight of MSE(final thought, answer encoding); 0 disables grounding")
+    grounding_weight: float = option(1.0, "weight of MSE(final thought, answer encoding; grid: the reasoner's "
+                                     "reading of the solution image); 0 disables grounding")
     readout_weight: float = option(0.0, "weight of a cross-entropy readout of answer text (moves or digits, by "
-                                   "position) from the thoughts; 0 disables it")
+                                   "position) from the thoughts (grid: an MSE readout of each cell's pixels); 0 "
+                                   "disables it")
     readout: str = option("steps", "what the readout asks: steps (thought i reads out the moves/digits of its own "
                           "step, SIM-CoT's step-level supervision) or answer (the final thought reads out the "
                           "whole answer); with T = 0 always answer")
