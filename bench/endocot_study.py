@@ -97,6 +97,11 @@ PLANS = {
                   "train.stage2_steps": 100000, "train.max_seconds": 240}),
                  ("endocot", 8, 4, "seed1", {"seed": 1}), ("t0", 8, 0)],
     },
+    "gpu8grid": {  # for the next GPU session: grid thoughts at 8x8 against the static baseline, step-matched
+        "settings": GPU8_SETTINGS,
+        "runs": [("no_reasoner", 8, 4), ("grid_ng", 8, 4), ("grid_ng", 8, 0), ("grid_ng", 8, 8), ("grid", 8, 4),
+                 ("endocot", 8, 4)],
+    },
     "gpu": {
         "settings": {"device": "cuda", "data.train_size": 10000, "data.eval_size": 500, "train.batch_size": 256,
                      "train.stage1_steps": 2000, "train.stage2_steps": 4000, "train.max_seconds": 160,
