@@ -184,9 +184,12 @@ def table(rows: list[dict]) -> None:
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         T = "–" if r["variant"] == "no_reasoner" else r["T"]  # no reasoner, no thoughts
-        cells = [f"{r[k]:.3f}" if k in r else "–" for k in ("solved_shuffled_thoughts", "readout_exact", "readout_solved")]
+        probe = r["variant"].endswith("_probe")  # trained without the DiT: only the readout means anything
+        cells = [f"{r[k]:.3f}" if k in r and not (probe and k == "solved_shuffled_thoughts") else "–"
+                 for k in ("solved_shuffled_thoughts", "readout_exact", "readout_solved")]
         name = r["variant"] + (f" ({r['tag']})" if r.get("tag") else "")
-        print(f"| {name} | {r.get('task', 'maze')} {r['size']}x{r['size']} | {T} | {r['solved']:.3f} | {' | '.join(cells)} | "
+        solved = "(no DiT)" if probe else f"{r['solved']:.3f}"
+        print(f"| {name} | {r.get('task', 'maze')} {r['size']}x{r['size']} | {T} | {solved} | {' | '.join(cells)} | "
               f"{r['n_eval']} | {r['steps']} | {r['train_seconds']} | {r['machine']} |")
 
 
