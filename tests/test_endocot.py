@@ -304,8 +304,9 @@ def test_grid_thought_i_is_the_reasoner_pass_over_the_cells_plus_thought_i_minus
     model, batch = tiny_model(latent_steps=2, **GRID), tiny_batch(2, n=3)
     thoughts = model.thoughts(batch["puzzle"])
     cells = model._grid_input(batch["puzzle"])
-    torch.testing.assert_close(thoughts[:, 0], model._grid_pass(cells))
-    torch.testing.assert_close(thoughts[:, 2], model._grid_pass(cells + thoughts[:, 1]))
+    attn = model._grid_mask(cells)
+    torch.testing.assert_close(thoughts[:, 0], model._grid_pass(cells, attn))
+    torch.testing.assert_close(thoughts[:, 2], model._grid_pass(cells + thoughts[:, 1], attn))
 
 
 def test_grid_grounding_is_zero_when_the_final_thought_reads_as_the_solution() -> None:

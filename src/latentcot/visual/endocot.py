@@ -189,6 +189,17 @@ def encode_answers(texts: list[str]) -> tuple[Tensor, Tensor]:
     return ids, torch.tensor([len(r) for r in rows])
 
 
+def partial_target(batch: dict[str, Tensor], step: Tensor) -> Tensor:
+    """The partial solution drawn from thought ``step``: ``where(order <= step, solution, puzzle)``
+    (see :meth:`EndoCoT.loss` for ``order``). ``step`` (batch,) gives (batch, 3, H, W); ``step``
+    (batch, k) gives k partials each, (batch, k, 3, H, W)."""
+    order, solution, puzzle = batch["order"], batch["solution"], batch["puzzle"]
+    extra = (1,) * (step.dim() - 1)  # the k axis, when there is one
+    shown = order.view(order.shape[0], *extra, 1, *order.shape[1:]) <= step[..., None, None, None]
+    return torch.where(shown, solution.view(solution.shape[0], *extra, *solution.shape[1:]),
+                       puzzle.view(puzzle.shape[0], *extra, *puzzle.shape[1:]))
+
+
 class EndoCoT(nn.Module):
     """Reasoner + PuzzleDiT (+ terminal grounding), trained with :meth:`loss`, sampled with :meth:`generate`.
 
@@ -201,7 +212,9 @@ class EndoCoT(nn.Module):
     def __init__(self, cfg: EndoCoTConfig, image_size: int, block: int) -> None:
         super().__init__()
         self.cfg, self.block = cfg, block
-        cells = (image_size // block) ** 2
+        self.cells = cells = (image_size // block) ** 2
+        # leading reasoner columns read bidirectionally: the cells, or none
+        self.full_prefix = cells if cfg.reasoner_attention == "bidirectional" else 0
         grid = cfg.thought == "grid"
         self.reasoner, self.readout = None, None
         if cfg.reasoner:
@@ -247,32 +260,32 @@ class EndoCoT(nn.Module):
             return None
         if self.cfg.thought == "grid":
             cells = self._grid_input(puzzle)
-            state = self._grid_pass(cells)
+            attn = self._grid_mask(cells)
+            state = self._grid_pass(cells, attn)
             trajectory = [state]
             for _ in range(self.cfg.latent_steps):  # Coconut's feedback, per cell: last outputs become inputs
-                state = self._grid_pass(cells + state)
+                state = self._grid_pass(cells + state, attn)
                 trajectory.append(state)
             return torch.stack(trajectory, 1)
         prefix = self._prefix(puzzle)
         mask = torch.ones(prefix.shape[:2], dtype=torch.long, device=puzzle.device)
-        out = think(self.reasoner, prefix, mask, self.cfg.latent_steps, full_prefix=self._full_prefix(puzzle))
+        out = think(self.reasoner, prefix, mask, self.cfg.latent_steps, full_prefix=self.full_prefix)
         return out.hidden_states[:, prefix.shape[1] - 1 :]  # (batch, T + 1, hidden)
 
     def _grid_input(self, images: Tensor) -> Tensor:
         """Cell embeddings with their 2-D places, (batch, cells, hidden)."""
         return self.cell_embed(cell_tokens(images, self.block)) + self.cell_pos
 
-    def _grid_pass(self, inputs: Tensor) -> Tensor:
-        """One pass of the reasoner over a grid of cell inputs -> its last hidden states, same shape."""
+    def _grid_mask(self, inputs: Tensor) -> Tensor:
+        """The reasoner's attention mask over a grid of cell inputs (the same for every pass)."""
         assert self.reasoner is not None
         mask = torch.ones(inputs.shape[:2], dtype=torch.long, device=inputs.device)
-        full = inputs.shape[1] if self.cfg.reasoner_attention == "bidirectional" else 0
-        attn = attention_mask_4d(self.reasoner, mask, inputs.shape[1], inputs.dtype, full)
-        return self.reasoner.base_model(inputs_embeds=inputs, attention_mask=attn).last_hidden_state
+        return attention_mask_4d(self.reasoner, mask, inputs.shape[1], inputs.dtype, self.full_prefix)
 
-    def _full_prefix(self, puzzle: Tensor) -> int:
-        """Leading reasoner columns read bidirectionally: the cells, or none."""
-        return (puzzle.shape[-1] // self.block) ** 2 if self.cfg.reasoner_attention == "bidirectional" else 0
+    def _grid_pass(self, inputs: Tensor, attn: Tensor) -> Tensor:
+        """One pass of the reasoner over a grid of cell inputs -> its last hidden states, same shape."""
+        assert self.reasoner is not None
+        return self.reasoner.base_model(inputs_embeds=inputs, attention_mask=attn).last_hidden_state
 
     @torch.no_grad()
     def answer_encoding(self, puzzle: Tensor, answer_ids: Tensor, answer_lens: Tensor) -> Tensor:
@@ -281,10 +294,9 @@ class EndoCoT(nn.Module):
         assert self.reasoner is not None
         embeds = torch.cat([self._prefix(puzzle), self.reasoner.get_input_embeddings()(answer_ids)], 1)
         mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device)
-        full = self._full_prefix(puzzle)
-        h = self.reasoner.base_model(inputs_embeds=embeds, attention_mask=attention_mask_4d(
-            self.reasoner, mask, embeds.shape[1], embeds.dtype, full) if full else mask).last_hidden_state
-        last = (puzzle.shape[-1] // self.block) ** 2 + answer_lens.to(h.device)  # index of <eot>
+        attn = attention_mask_4d(self.reasoner, mask, embeds.shape[1], embeds.dtype, self.full_prefix)
+        h = self.reasoner.base_model(inputs_embeds=embeds, attention_mask=attn).last_hidden_state
+        last = self.cells + answer_lens.to(h.device)  # index of <eot>
         return h[torch.arange(h.shape[0], device=h.device), last]
 
     @torch.no_grad()
@@ -292,7 +304,8 @@ class EndoCoT(nn.Module):
         """Grid thoughts' grounding target: the reasoner's first pass over the *solution* image's
         cells, (batch, cells, hidden) (a grid has no place for answer text; the drawn answer is the
         answer as the reasoner reads it)."""
-        return self._grid_pass(self._grid_input(solution))
+        cells = self._grid_input(solution)
+        return self._grid_pass(cells, self._grid_mask(cells))
 
     def _net(self, puzzle: Tensor, thoughts: Tensor | None, upto: Tensor | None = None):  # noqa: ANN202
         """The FlowMatching ``net(x_t, t, cond)`` for these puzzles; with ``tokens`` conditioning the
@@ -333,8 +346,7 @@ class EndoCoT(nn.Module):
         # say which partial is asked for, so the static baseline always draws the full solution
         if stage == 1 and T > 0 and thoughts is not None:
             step = torch.randint(1, T + 1, (n,), device=puzzle.device, generator=generator)
-        shown = (batch["order"] <= step[:, None, None])[:, None]  # (batch, 1, H, W)
-        target = torch.where(shown, solution, puzzle)
+        target = partial_target(batch, step)
         if self.cfg.flow_weight > 0:
             flow = self.flow.loss(self._net(puzzle, thoughts, step), target * 2 - 1, self._cond(thoughts, step),
                                   generator=generator)
@@ -349,12 +361,8 @@ class EndoCoT(nn.Module):
             grounding = (thoughts[:, -1] - enc).pow(2).mean() / (enc.var(0).mean() + 1e-6)
         out = {"loss": self.cfg.flow_weight * flow + self.cfg.grounding_weight * grounding, "flow": flow,
                "grounding": grounding}
-        if thoughts is not None and self.readout is not None and self.cfg.thought == "grid":
-            out["readout"] = self._grid_readout_loss(thoughts, batch)
-            out["loss"] = out["loss"] + self.cfg.readout_weight * out["readout"]
-        elif thoughts is not None and self.readout is not None:
-            logits, ids = self._readout_logits(thoughts, batch)
-            out["readout"] = F.cross_entropy(logits.flatten(0, -2), ids.masked_fill(ids == PAD, -100).flatten())
+        if thoughts is not None and self.readout is not None:
+            out["readout"] = self._readout_loss(thoughts, batch)
             out["loss"] = out["loss"] + self.cfg.readout_weight * out["readout"]
         return out
 
@@ -378,15 +386,18 @@ class EndoCoT(nn.Module):
         patches = self.readout(thoughts).reshape(-1, cells, self.readout.out_features).transpose(1, 2)
         return F.fold(patches, (side, side), kernel_size=self.block, stride=self.block).view(*lead, 3, side, side)
 
-    def _grid_readout_loss(self, thoughts: Tensor, batch: dict[str, Tensor]) -> Tensor:
-        """MSE of the grid readout: thought i against partial solution i (``steps``; all of them at
-        once), or the final thought against the solution (``answer``, and T = 0)."""
-        puzzle, solution, T = batch["puzzle"], batch["solution"], self.cfg.latent_steps
+    def _readout_loss(self, thoughts: Tensor, batch: dict[str, Tensor]) -> Tensor:
+        """Vector thoughts: cross-entropy of the answer-text readout (see :meth:`_readout_logits`).
+        Grid thoughts: MSE of the pixel readout, thought i against partial solution i (``steps``;
+        all of them at once), or the final thought against the solution (``answer``, and T = 0)."""
+        if self.cfg.thought == "vector":
+            logits, ids = self._readout_logits(thoughts, batch)
+            return F.cross_entropy(logits.flatten(0, -2), ids.masked_fill(ids == PAD, -100).flatten())
+        T = self.cfg.latent_steps
         if self.cfg.readout == "steps" and T > 0:
-            shown = batch["order"][:, None] <= torch.arange(1, T + 1, device=puzzle.device)[None, :, None, None]
-            target = torch.where(shown[:, :, None], solution[:, None], puzzle[:, None])  # (batch, T, 3, H, W)
-            return F.mse_loss(self.readout_images(thoughts[:, 1:]), target * 2 - 1)
-        return F.mse_loss(self.readout_images(thoughts[:, -1]), solution * 2 - 1)
+            steps = torch.arange(1, T + 1, device=thoughts.device).expand(thoughts.shape[0], T)
+            return F.mse_loss(self.readout_images(thoughts[:, 1:]), partial_target(batch, steps) * 2 - 1)
+        return F.mse_loss(self.readout_images(thoughts[:, -1]), batch["solution"] * 2 - 1)
 
     @torch.no_grad()
     def readout_correct(self, thoughts: Tensor, batch: dict[str, Tensor]) -> Tensor:
