@@ -38,29 +38,26 @@ from pathlib import Path
 
 import torch
 
+STEP_READOUT = {"model.conditioning": "tokens", "model.readout_weight": 1.0}  # step_readout and its kin
+GRID = {"model.thought": "grid", "model.conditioning": "cells", "model.reasoner_attention": "bidirectional"}
+NO_GROUNDING = {"model.grounding_weight": 0.0}
 VARIANTS = {  # each names its conditioning, so a name means the same whatever the config's default
     "endocot": {"model.conditioning": "adaln"},
     "no_reasoner": {"model.reasoner": False},
     "t0": {"model.latent_steps": 0, "model.conditioning": "adaln"},
-    "no_grounding": {"model.grounding_weight": 0.0, "model.conditioning": "adaln"},
+    "no_grounding": {**NO_GROUNDING, "model.conditioning": "adaln"},
     "endocot_tokens": {"model.conditioning": "tokens"},
     "t0_tokens": {"model.latent_steps": 0, "model.conditioning": "tokens"},
-    "readout": {"model.conditioning": "tokens", "model.readout_weight": 1.0, "model.readout": "answer"},
-    "step_readout": {"model.conditioning": "tokens", "model.readout_weight": 1.0},
-    "step_readout_ng": {"model.conditioning": "tokens", "model.readout_weight": 1.0, "model.grounding_weight": 0.0},
-    "step_readout_bi": {"model.conditioning": "tokens", "model.readout_weight": 1.0, "model.grounding_weight": 0.0,
-                        "model.reasoner_attention": "bidirectional"},
-    "reasoner_probe": {"model.conditioning": "tokens", "model.readout_weight": 1.0, "model.grounding_weight": 0.0,
-                       "model.flow_weight": 0.0},
+    "readout": {**STEP_READOUT, "model.readout": "answer"},
+    "step_readout": STEP_READOUT,
+    "step_readout_ng": {**STEP_READOUT, **NO_GROUNDING},
+    "step_readout_bi": {**STEP_READOUT, **NO_GROUNDING, "model.reasoner_attention": "bidirectional"},
+    "reasoner_probe": {**STEP_READOUT, **NO_GROUNDING, "model.flow_weight": 0.0},
     "endocot_bi": {"model.conditioning": "adaln", "model.reasoner_attention": "bidirectional"},
-    "grid": {"model.thought": "grid", "model.conditioning": "cells", "model.reasoner_attention": "bidirectional"},
-    "grid_ng": {"model.thought": "grid", "model.conditioning": "cells", "model.reasoner_attention": "bidirectional",
-                "model.grounding_weight": 0.0},
-    "grid_readout": {"model.thought": "grid", "model.conditioning": "cells",
-                     "model.reasoner_attention": "bidirectional", "model.grounding_weight": 0.0,
-                     "model.readout_weight": 1.0},
-    "grid_probe": {"model.thought": "grid", "model.conditioning": "cells", "model.reasoner_attention": "bidirectional",
-                   "model.grounding_weight": 0.0, "model.readout_weight": 1.0, "model.flow_weight": 0.0},
+    "grid": GRID,
+    "grid_ng": {**GRID, **NO_GROUNDING},
+    "grid_readout": {**GRID, **NO_GROUNDING, "model.readout_weight": 1.0},
+    "grid_probe": {**GRID, **NO_GROUNDING, "model.readout_weight": 1.0, "model.flow_weight": 0.0},
 }
 
 # plan gpu8 (and gpu8b): batch 1024 because tiny models are launch-bound on a GPU (a bigger batch
