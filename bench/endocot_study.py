@@ -18,6 +18,8 @@ Variants (all the same PuzzleDiT, same steps and data; see docs/results/endocot.
   grid_ng          grid without grounding
   grid_readout     grid_ng plus a per-cell pixel readout of each thought's partial solution
   grid_probe       the grid reasoner and its readout alone (no DiT loss)
+  grid_nb          grid_ng with neighbours attention (each cell sees itself and its 4 neighbours)
+  grid_nb_probe    grid_probe with neighbours attention
 
     # every run of a plan in parallel (one process per run), then the table:
     python bench/endocot_study.py sweep --plan cpu --runs runs/endocot-study-cpu --jobs 2
@@ -41,6 +43,7 @@ import torch
 STEP_READOUT = {"model.conditioning": "tokens", "model.readout_weight": 1.0}  # step_readout and its kin
 GRID = {"model.thought": "grid", "model.conditioning": "cells", "model.reasoner_attention": "bidirectional"}
 NO_GROUNDING = {"model.grounding_weight": 0.0}
+NEIGHBOURS = {"model.reasoner_attention": "neighbours"}
 VARIANTS = {  # each names its conditioning, so a name means the same whatever the config's default
     "endocot": {"model.conditioning": "adaln"},
     "no_reasoner": {"model.reasoner": False},
@@ -58,6 +61,8 @@ VARIANTS = {  # each names its conditioning, so a name means the same whatever t
     "grid_ng": {**GRID, **NO_GROUNDING},
     "grid_readout": {**GRID, **NO_GROUNDING, "model.readout_weight": 1.0},
     "grid_probe": {**GRID, **NO_GROUNDING, "model.readout_weight": 1.0, "model.flow_weight": 0.0},
+    "grid_nb": {**GRID, **NO_GROUNDING, **NEIGHBOURS},
+    "grid_nb_probe": {**GRID, **NO_GROUNDING, **NEIGHBOURS, "model.readout_weight": 1.0, "model.flow_weight": 0.0},
 }
 
 # plan gpu8 (and gpu8b): batch 1024 because tiny models are launch-bound on a GPU (a bigger batch
@@ -127,7 +132,7 @@ def run_one(plan: str, variant: str, size: int, T: int, runs: Path, extra: list[
     settings = {**PLANS[plan]["settings"], "data.size": size, "model.latent_steps": T, **VARIANTS[variant],
                 "out_dir": str(runs / run_name(variant, size, T, tag, extra))}
     cfg = load_config(VisualRunConfig, None, [f"{k}={v}" for k, v in settings.items()] + list(extra or []))
-    result = main(cfg, log=None)
+    result = main(cfg, log=lambda line: print(line, flush=True))  # metric lines: a sweep's .log shows progress
     result.update(variant=variant, size=size, T=cfg.model.latent_steps, plan=plan, machine=machine(), tag=tag)
     (Path(cfg.out_dir) / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
     print(f"{run_name(variant, size, T, tag, extra)}: solved {result['solved']:.3f} after {result['steps']} steps")

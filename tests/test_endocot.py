@@ -300,6 +300,23 @@ def test_grid_thoughts_shapes_and_a_bidirectional_read_of_the_cells() -> None:
         assert ((model.thoughts(changed)[:, 0, 0] - first).abs().max() > 1e-4) == differs
 
 
+def test_neighbour_attention_carries_a_cell_one_step_further_per_pass() -> None:
+    """With neighbours attention (1 layer) thought k at a cell depends on the cells within k + 1
+    grid steps only: the bottom-right cell of a 4x4 grid, 6 steps from the top-left one, first
+    reaches it in thought 5 (the 6th pass)."""
+    model, batch = tiny_model(latent_steps=5, **{**GRID, "reasoner_attention": "neighbours"}), tiny_batch(5)
+    puzzle = batch["puzzle"].requires_grad_()
+    thoughts = model.thoughts(puzzle)[:, :, 0]  # (batch, T + 1, hidden) at the top-left cell
+    # a gradient, not a difference of outputs: at random init a change 6 steps away is below float32's
+    # resolution; a random direction, not a plain sum (a LayerNorm's outputs sum to a constant)
+    direction = torch.randn(thoughts.shape[-1])
+    reach = [torch.autograd.grad(thoughts[:, k] @ direction, puzzle, torch.ones(len(puzzle)), retain_graph=True)[0]
+             [:, :, 12:, 12:].abs().max() for k in range(6)]
+    assert max(reach[:5]) == 0 and reach[5] > 0
+    with pytest.raises(LatentCotError, match="neighbours needs thought=grid"):
+        EndoCoTConfig(reasoner_attention="neighbours")
+
+
 def test_grid_thought_i_is_the_reasoner_pass_over_the_cells_plus_thought_i_minus_1() -> None:
     model, batch = tiny_model(latent_steps=2, **GRID), tiny_batch(2, n=3)
     thoughts = model.thoughts(batch["puzzle"])

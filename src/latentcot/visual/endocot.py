@@ -79,7 +79,9 @@ class EndoCoTConfig:
     reasoner_hidden: int = option(64, "reasoner width (also the thought size)")
     reasoner_heads: int = option(2, "reasoner attention heads")
     reasoner_attention: str = option("causal", "how the reasoner reads the cells: causal (a plain causal LM, raster "
-                                     "order) or bidirectional (the cells see each other, a prefix LM)")
+                                     "order), bidirectional (the cells see each other, a prefix LM) or neighbours "
+                                     "(grid thoughts only: each cell sees itself and its 4 grid neighbours, so every "
+                                     "layer of every pass carries information one cell further, as a maze is walked)")
     dit_hidden: int = option(64, "DiT token width")
     dit_depth: int = option(4, "DiT blocks")
     dit_heads: int = option(2, "DiT attention heads")
@@ -117,8 +119,9 @@ class EndoCoTConfig:
             raise LatentCotError(f"loss_space must be target or v, got {self.loss_space!r}")
         if self.reasoner_hidden % self.reasoner_heads or self.dit_hidden % self.dit_heads:
             raise LatentCotError("reasoner_hidden / dit_hidden must be divisible by their heads")
-        if self.reasoner_attention not in ("causal", "bidirectional"):
-            raise LatentCotError(f"reasoner_attention must be causal or bidirectional, got {self.reasoner_attention!r}")
+        if self.reasoner_attention not in ("causal", "bidirectional", "neighbours"):
+            raise LatentCotError("reasoner_attention must be causal, bidirectional or neighbours, got "
+                                 f"{self.reasoner_attention!r}")
         if self.conditioning not in ("tokens", "adaln", "cells"):
             raise LatentCotError(f"conditioning must be adaln, tokens or cells, got {self.conditioning!r}")
         if self.thought not in ("vector", "grid"):
@@ -126,6 +129,9 @@ class EndoCoTConfig:
         if (self.thought == "grid") != (self.conditioning == "cells"):
             raise LatentCotError(f"thought={self.thought} with conditioning={self.conditioning}: grid thoughts (one "
                                  "vector per cell) reach the DiT through conditioning=cells, and only they can")
+        if self.reasoner_attention == "neighbours" and self.thought != "grid":
+            raise LatentCotError("reasoner_attention=neighbours needs thought=grid (a cell's neighbours are cells; "
+                                 "vector thoughts are not)")
         if self.readout not in ("steps", "answer"):
             raise LatentCotError(f"readout must be steps or answer, got {self.readout!r}")
         if self.flow_weight < 0:
@@ -214,7 +220,7 @@ class EndoCoT(nn.Module):
         self.cfg, self.block = cfg, block
         self.cells = cells = (image_size // block) ** 2
         # leading reasoner columns read bidirectionally: the cells, or none
-        self.full_prefix = cells if cfg.reasoner_attention == "bidirectional" else 0
+        self.full_prefix = cells if cfg.reasoner_attention != "causal" else 0
         grid = cfg.thought == "grid"
         self.reasoner, self.readout = None, None
         if cfg.reasoner:
@@ -223,8 +229,11 @@ class EndoCoT(nn.Module):
                                             cfg.reasoner_heads, max_positions=positions)
             self.cell_embed = nn.Linear(3 * block * block, cfg.reasoner_hidden)
             if grid:  # the cells' 2-D places (fixed, as the DiT's), on top of GPT-2's learned raster positions
-                self.register_buffer("cell_pos", sincos_pos_embed_2d(cfg.reasoner_hidden, image_size // block),
-                                     persistent=False)
+                side = image_size // block
+                self.register_buffer("cell_pos", sincos_pos_embed_2d(cfg.reasoner_hidden, side), persistent=False)
+                row, col = torch.arange(cells) // side, torch.arange(cells) % side
+                near = (row[:, None] - row[None]).abs() + (col[:, None] - col[None]).abs() <= 1
+                self.register_buffer("near", near, persistent=False)  # (cells, cells): itself and 4 neighbours
             # the longest answer: a maze path visits each cell at most once (cells - 1 moves), a Sudoku
             # has one digit per cell; + <eot>
             self.answer_slots = cells + 1
@@ -279,6 +288,15 @@ class EndoCoT(nn.Module):
     def _grid_mask(self, inputs: Tensor) -> Tensor:
         """The reasoner's attention mask over a grid of cell inputs (the same for every pass)."""
         assert self.reasoner is not None
+        if self.cfg.reasoner_attention == "neighbours":
+            implementation = self.reasoner.config._attn_implementation
+            if implementation not in ("sdpa", "eager"):
+                raise LatentCotError(f"reasoner_attention=neighbours needs sdpa or eager attention, not {implementation!r}")
+            allowed = self.near[None, None].expand(inputs.shape[0], 1, -1, -1)
+            if implementation == "sdpa":
+                return allowed
+            return torch.zeros(allowed.shape, dtype=inputs.dtype, device=inputs.device).masked_fill(
+                ~allowed, torch.finfo(inputs.dtype).min)
         mask = torch.ones(inputs.shape[:2], dtype=torch.long, device=inputs.device)
         return attention_mask_4d(self.reasoner, mask, inputs.shape[1], inputs.dtype, self.full_prefix)
 
