@@ -25,6 +25,7 @@ from latentcot.visual.train import (
     save_run,
     solve,
     solve_to_files,
+    warm_start,
 )
 
 TINY = {"reasoner_layers": 1, "reasoner_hidden": 32, "reasoner_heads": 2, "dit_hidden": 32, "dit_depth": 1,
@@ -396,3 +397,22 @@ def test_grid_run_round_trips(tmp_path) -> None:
     loaded, _ = load_run(tmp_path)
     puzzle = tiny_batch(2, n=2)["puzzle"]
     torch.testing.assert_close(loaded.generate(puzzle, steps=2), model.eval().generate(puzzle, steps=2))
+
+
+def test_init_from_starts_a_run_from_a_run_folders_weights(tmp_path) -> None:
+    spec = {"data": {"size": 4}, "model": {**TINY, **GRID, "latent_steps": 2}}
+    torch.manual_seed(0)
+    trained = build_model(from_dict(VisualRunConfig, spec))
+    save_run(trained, from_dict(VisualRunConfig, spec), tmp_path / "first")
+    cfg = from_dict(VisualRunConfig, {**spec, "init_from": str(tmp_path / "first")})
+    torch.manual_seed(1)
+    model = build_model(cfg)
+    assert any((a - b).abs().max() > 0 for a, b in zip(model.parameters(), trained.parameters()))
+    warm_start(model, cfg)
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), trained.parameters()))
+    other = from_dict(VisualRunConfig, {**spec, "model": {**spec["model"], "latent_steps": 3},
+                                        "init_from": str(tmp_path / "first")})
+    with pytest.raises(LatentCotError, match=r"model.latent_steps \(2 there, 3 here\)"):
+        warm_start(build_model(other), other)
+    with pytest.raises(LatentCotError, match="not an EndoCoT run"):
+        warm_start(model, from_dict(VisualRunConfig, {**spec, "init_from": str(tmp_path / "none")}))

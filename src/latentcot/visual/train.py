@@ -76,6 +76,8 @@ class VisualRunConfig:
     seed: int = option(0, "one seed for puzzles, initialisation, batches and sampling noise")
     device: str = option("auto", "auto (cuda when available), cpu or cuda")
     sample_steps: int = option(10, "Euler steps when drawing answers")
+    init_from: str = option("", "a run folder whose weights start this run (a warm start: fresh optimiser and lr "
+                            "schedule; its model, task and size must be this run's); empty: random init")
     data: VisualDataConfig = field(default_factory=VisualDataConfig)
     model: EndoCoTConfig = field(default_factory=EndoCoTConfig)
     train: VisualTrainConfig = field(default_factory=VisualTrainConfig)
@@ -291,6 +293,23 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> tuple[EndoCoT, VisualR
     return model.to(resolve_device(device)).eval(), cfg
 
 
+def warm_start(model: EndoCoT, cfg: VisualRunConfig) -> None:
+    """Load ``cfg.init_from``'s weights into ``model``, after checking that the run folder trained
+    the same model on the same puzzles (task and size)."""
+    run = Path(cfg.init_from)
+    if not (run / "config.yaml").is_file() or not (run / "model.safetensors").is_file():
+        raise LatentCotError(f"init_from: {run} is not an EndoCoT run (expected config.yaml and model.safetensors)")
+    _, old = load_run(run)
+    ours = {**{f"model.{k}": v for k, v in to_dict(cfg.model).items()},
+            "data.task": cfg.data.task, "data.size": cfg.data.size}
+    theirs = {**{f"model.{k}": v for k, v in to_dict(old.model).items()},
+              "data.task": old.data.task, "data.size": old.data.size}
+    differ = [f"{k} ({theirs.get(k)!r} there, {v!r} here)" for k, v in ours.items() if theirs.get(k) != v]
+    if differ:
+        raise LatentCotError(f"init_from: {run / 'config.yaml'} differs from this run in {', '.join(differ)}")
+    load_model(model, str(run / "model.safetensors"))
+
+
 def main(cfg: VisualRunConfig, log: Any = print) -> dict[str, Any]:
     """Generate puzzles, train stage 1 then stage 2, save, evaluate the solved rate.
 
@@ -302,7 +321,10 @@ def main(cfg: VisualRunConfig, log: Any = print) -> dict[str, Any]:
     task = TASKS[cfg.data.task]
     t0 = time.time()
     data = prepare(cfg.data.task, task.generate(cfg.data.train_size, cfg.data.size, cfg.seed), cfg.model.latent_steps)
-    model = build_model(cfg).to(device)
+    model = build_model(cfg)
+    if cfg.init_from:
+        warm_start(model, cfg)
+    model = model.to(device)
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out / "config.yaml")
