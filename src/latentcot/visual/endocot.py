@@ -215,6 +215,8 @@ class EndoCoT(nn.Module):
         block: pixels per cell side (the DiT patch and the reasoner's cell token).
     """
 
+    near: Tensor  # grid thoughts: (cells, cells) bool, a cell and its 4 grid neighbours
+
     def __init__(self, cfg: EndoCoTConfig, image_size: int, block: int) -> None:
         super().__init__()
         self.cfg, self.block = cfg, block
