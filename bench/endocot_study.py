@@ -99,10 +99,15 @@ PLANS = {
                   "train.stage2_steps": 100000, "train.max_seconds": 240}),
                  ("endocot", 8, 4, "seed1", {"seed": 1}), ("t0", 8, 0)],
     },
-    "gpu8grid": {  # for the next GPU session: grid thoughts at 8x8 against the static baseline, step-matched
+    "gpu8grid": {  # grid thoughts at 8x8 against the static baseline, step-matched
         "settings": GPU8_SETTINGS,
         "runs": [("no_reasoner", 8, 4), ("grid_ng", 8, 4), ("grid_ng", 8, 0), ("grid_ng", 8, 8), ("grid", 8, 4),
                  ("endocot", 8, 4)],
+    },
+    "gpunb": {  # for the next GPU session: neighbours grid thoughts at 8x8 and 12x12 (reach 2·(T + 1) cells)
+        "settings": GPU8_SETTINGS,
+        "runs": [("no_reasoner", 8, 8), ("grid_nb", 8, 8), ("grid_nb", 8, 0), ("no_reasoner", 12, 12),
+                 ("grid_nb", 12, 12), ("grid_nb", 12, 0)],
     },
     "gpu": {
         "settings": {"device": "cuda", "data.train_size": 10000, "data.eval_size": 500, "train.batch_size": 256,

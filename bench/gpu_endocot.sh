@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# One GPU session's EndoCoT study (plan $PLAN, default gpu8grid) and, with LM_CHECK=1, a bf16 check of
+# One GPU session's EndoCoT study (plan $PLAN, default gpunb) and, with LM_CHECK=1, a bf16 check of
 # two latent LM methods, run side by side on one GPU. Writes to $OUT (default runs/gpu-out):
 # endocot_$PLAN.json/.md, latent_study_chain_gpu.json/.md, logs.tar.gz. Uses CUDA MPS when the
 # machine allows it, so the launch-bound tiny models of several processes share the GPU without
 # time-slicing.
-#   OUT=runs/gpu-out PLAN=gpu8grid bash bench/gpu_endocot.sh
+#   OUT=runs/gpu-out PLAN=gpunb bash bench/gpu_endocot.sh
 set -u
 OUT=${OUT:-runs/gpu-out}; mkdir -p "$OUT"
-PLAN=${PLAN:-gpu8grid}
+PLAN=${PLAN:-gpunb}
 export PYTHONPATH=src PYTHONUNBUFFERED=1
 PY=${PYTHON:-python3}
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader

@@ -279,15 +279,21 @@ def save_run(model: EndoCoT, cfg: VisualRunConfig, out_dir: str | Path) -> Path:
     return out
 
 
-def load_run(run_dir: str | Path, device: str = "cpu") -> tuple[EndoCoT, VisualRunConfig]:
-    """Rebuild a trained model (eval mode) and its config from a run folder."""
+def run_config(run_dir: str | Path) -> VisualRunConfig:
+    """The config of a run folder (checked to hold ``config.yaml`` and ``model.safetensors``)."""
     run = Path(run_dir)
     if not (run / "config.yaml").is_file() or not (run / "model.safetensors").is_file():
         raise LatentCotError(f"{run}: not an EndoCoT run (expected config.yaml and model.safetensors)")
     raw = read_yaml(run / "config.yaml")
     if isinstance(raw.get("model"), dict):  # runs saved before `conditioning` existed fed thoughts through adaLN
         raw["model"].setdefault("conditioning", "adaln")
-    cfg = from_dict(VisualRunConfig, raw, str(run / "config.yaml"))
+    return from_dict(VisualRunConfig, raw, str(run / "config.yaml"))
+
+
+def load_run(run_dir: str | Path, device: str = "cpu") -> tuple[EndoCoT, VisualRunConfig]:
+    """Rebuild a trained model (eval mode) and its config from a run folder."""
+    run = Path(run_dir)
+    cfg = run_config(run)
     model = build_model(cfg)
     load_model(model, str(run / "model.safetensors"))
     return model.to(resolve_device(device)).eval(), cfg
@@ -297,14 +303,17 @@ def warm_start(model: EndoCoT, cfg: VisualRunConfig) -> None:
     """Load ``cfg.init_from``'s weights into ``model``, after checking that the run folder trained
     the same model on the same puzzles (task and size)."""
     run = Path(cfg.init_from)
-    if not (run / "config.yaml").is_file() or not (run / "model.safetensors").is_file():
-        raise LatentCotError(f"init_from: {run} is not an EndoCoT run (expected config.yaml and model.safetensors)")
-    _, old = load_run(run)
-    ours = {**{f"model.{k}": v for k, v in to_dict(cfg.model).items()},
-            "data.task": cfg.data.task, "data.size": cfg.data.size}
-    theirs = {**{f"model.{k}": v for k, v in to_dict(old.model).items()},
-              "data.task": old.data.task, "data.size": old.data.size}
-    differ = [f"{k} ({theirs.get(k)!r} there, {v!r} here)" for k, v in ours.items() if theirs.get(k) != v]
+    try:
+        old = run_config(run)
+    except LatentCotError as err:
+        raise LatentCotError(f"init_from: {err}") from None
+
+    def what(c: VisualRunConfig) -> dict[str, Any]:  # what the weights depend on
+        return {**{f"model.{k}": v for k, v in to_dict(c.model).items()}, "data.task": c.data.task,
+                "data.size": c.data.size}
+
+    ours, theirs = what(cfg), what(old)
+    differ = [f"{k} ({theirs[k]!r} there, {v!r} here)" for k, v in ours.items() if theirs[k] != v]
     if differ:
         raise LatentCotError(f"init_from: {run / 'config.yaml'} differs from this run in {', '.join(differ)}")
     load_model(model, str(run / "model.safetensors"))
