@@ -186,10 +186,10 @@ def test_cli_train_eval_solve(tmp_path, capsys) -> None:
             "train.stage1_steps=2", "train.stage2_steps=2", "sample_steps=2"] + [f"model.{k}={v}" for k, v in TINY.items()]
     assert cli_main(["visual", "train", *args]) == 0
     assert (run / "model.safetensors").is_file() and (run / "eval.json").is_file()
-    assert cli_main(["visual", "eval", str(run), "--n", "3"]) == 0
+    assert cli_main(["visual", "eval", str(run), "--n", "3", "--latent-steps", "6"]) == 0
     assert cli_main(["visual", "solve", str(run), "--index", "1", "--out", str(tmp_path / "s")]) == 0
     out = capsys.readouterr().out
-    assert '"n": 3' in out and "answer:" in out and (tmp_path / "s" / "answer.png").is_file()
+    assert '"n": 3, "latent_steps": 6' in out and "answer:" in out and (tmp_path / "s" / "answer.png").is_file()
     assert cli_main(["visual", "solve", str(tmp_path / "missing")]) == 2
 
 
@@ -416,3 +416,21 @@ def test_init_from_starts_a_run_from_a_run_folders_weights(tmp_path) -> None:
         warm_start(build_model(other), other)
     with pytest.raises(LatentCotError, match="not an EndoCoT run"):
         warm_start(model, from_dict(VisualRunConfig, {**spec, "init_from": str(tmp_path / "none")}))
+
+
+def test_a_looped_reasoner_thinks_longer_at_test_time() -> None:
+    model, puzzle = tiny_model(latent_steps=2, **GRID), tiny_batch(2)["puzzle"]
+    trained = model.thoughts(puzzle)
+    model.set_latent_steps(5)
+    longer = model.thoughts(puzzle)
+    assert longer.shape[1] == 6  # T + 1
+    torch.testing.assert_close(longer[:, :3], trained)  # the same loop, run further
+    assert model.generate(puzzle[:2], steps=2).shape == (2, 3, 16, 16)
+    with pytest.raises(LatentCotError, match="latent_steps must be 0 or more"):
+        model.set_latent_steps(-1)
+    with pytest.raises(LatentCotError, match="one slot per thought"):
+        tiny_model(latent_steps=2, conditioning="tokens").set_latent_steps(3)
+    with pytest.raises(LatentCotError, match="no reasoner"):
+        tiny_model(reasoner=False).set_latent_steps(3)
+    with pytest.raises(LatentCotError, match="past the reasoner's"):
+        tiny_model(latent_steps=2).set_latent_steps(100)

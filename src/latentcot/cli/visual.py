@@ -1,7 +1,7 @@
 """`latentcot visual train | eval | solve`: thin wrappers over the EndoCoT recipe.
 
     latentcot visual train data.size=6 model.latent_steps=4 out_dir=runs/endocot-maze6
-    latentcot visual eval runs/endocot-maze6 --n 500
+    latentcot visual eval runs/endocot-maze6 --n 500 [--latent-steps 12]
     latentcot visual solve runs/endocot-maze6 --index 3 --out solve/
 """
 
@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
+
+LATENT_STEPS_HELP = ("think for T latent steps instead of the run's model.latent_steps (a looped grid reasoner "
+                     "can think longer at test time than it was trained to)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,6 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--n", type=int, default=None, help="puzzles (default: the run's eval_size)")
     ev.add_argument("--steps", type=int, default=None, help="Euler steps (default: the run's sample_steps)")
     ev.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    ev.add_argument("--latent-steps", type=int, default=None, metavar="T", help=LATENT_STEPS_HELP)
     ev.set_defaults(handler=_eval)
 
     solve = sub.add_parser("solve", help="draw one held-out puzzle's answer: PNGs + parsed, checked answer")
@@ -35,6 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     solve.add_argument("--out", default="solve", help="folder for puzzle.png, answer.png, truth.png")
     solve.add_argument("--steps", type=int, default=None, help="Euler steps (default: the run's sample_steps)")
     solve.add_argument("--seed", type=int, default=0, help="sampling noise seed")
+    solve.add_argument("--latent-steps", type=int, default=None, metavar="T", help=LATENT_STEPS_HELP)
     solve.set_defaults(handler=_solve)
 
 
@@ -63,10 +68,13 @@ def _eval(args: argparse.Namespace) -> int:
     if (args.n is not None and args.n < 1) or (args.steps is not None and args.steps < 1):
         raise LatentCotError("--n and --steps must be at least 1")
     model, cfg = load_run(args.run, args.device)
+    if args.latent_steps is not None:
+        model.set_latent_steps(args.latent_steps)
     puzzles = eval_puzzles(cfg, args.n)
     result = evaluate(model, cfg.data.task, puzzles, args.steps or cfg.sample_steps, cfg.seed)
     n = result.pop("n_eval")
-    print(json.dumps({"run": args.run, "task": cfg.data.task, "size": cfg.data.size, "n": n, **result}))
+    print(json.dumps({"run": args.run, "task": cfg.data.task, "size": cfg.data.size, "n": n,
+                      "latent_steps": model.cfg.latent_steps, **result}))
     return 0
 
 
@@ -77,6 +85,8 @@ def _solve(args: argparse.Namespace) -> int:
     if args.index < 0:
         raise LatentCotError(f"--index must be 0 or more, got {args.index}")
     model, cfg = load_run(args.run)
+    if args.latent_steps is not None:
+        model.set_latent_steps(args.latent_steps)
     puzzle = eval_puzzles(cfg, args.index + 1)[args.index]
     result = solve_to_files(model, cfg.data.task, puzzle, args.out, args.steps or cfg.sample_steps, args.seed)
     print(f"answer: {result['answer']}  ({'solved' if result['solved'] else 'wrong'}; truth {result['truth']})")

@@ -47,7 +47,7 @@ Images enter as (batch, 3, H, W) in [0, 1] and are mapped to [-1, 1] for diffusi
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -255,6 +255,21 @@ class EndoCoT(nn.Module):
                 nn.init.zeros_(entry.weight)
         self.flow = FlowMatching(target=cfg.target, loss_space=cfg.loss_space,  # type: ignore[arg-type]
                                  t_sampling=cfg.t_sampling, mu=cfg.t_mu)  # type: ignore[arg-type]
+
+    def set_latent_steps(self, T: int) -> None:
+        """Think for ``T`` latent steps from now on, e.g. longer at test time than in training (a
+        looped reasoner's passes share their weights, so any T runs). Raises when the model cannot
+        take ``T``: no reasoner, ``tokens`` conditioning past its trained slots, or vector thoughts
+        past the reasoner's position table."""
+        if self.reasoner is None:
+            raise LatentCotError("latent steps: this model has no reasoner (model.reasoner=false)")
+        if self.cfg.conditioning == "tokens" and T > self.cfg.latent_steps:
+            raise LatentCotError(f"latent steps: conditioning=tokens learned one slot per thought for T = "
+                                 f"{self.cfg.latent_steps}; it cannot take T = {T}")
+        positions = self.reasoner.config.max_position_embeddings
+        if self.cfg.thought == "vector" and self.cells + 1 + T > positions:
+            raise LatentCotError(f"latent steps: T = {T} runs past the reasoner's {positions} positions")
+        self.cfg = replace(self.cfg, latent_steps=T)  # validates T >= 0
 
     def _prefix(self, puzzle: Tensor) -> Tensor:
         """``cells <bot>`` as input embeddings, (batch, cells + 1, hidden)."""
