@@ -14,7 +14,9 @@ front of a diffusion model. Here:
   reasoner reads the cells (plus fixed 2-D places) and each latent step reads them again with
   every cell's previous output added (Coconut's feedback, per cell: a weight-tied looped
   transformer over the grid); ``conditioning="cells"`` adds each cell's thought to that cell's
-  DiT patch token. Grounding then targets the reasoner's reading of the solution image, and
+  DiT patch token. With ``reasoner_attention="neighbours"`` each cell attends only to itself and
+  its 4 grid neighbours (one cell further per layer and step: message passing, how mazes are
+  solved), and :meth:`EndoCoT.set_latent_steps` lets the loop run longer at test time. Grounding then targets the reasoner's reading of the solution image, and
   the optional readout maps each cell's vector to its pixels.
 - **Denoiser**: :class:`PuzzleDiT`, the diffusion core's DiT with the puzzle image concatenated
   to ``x_t`` as 3 extra input channels (the model copies walls and marks from it, pixel-aligned).
