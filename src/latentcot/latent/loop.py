@@ -96,9 +96,18 @@ def attention_mask_4d(backbone: PreTrainedModel, mask_so_far: torch.Tensor, q_le
     visible = (keys <= queries) | ((keys < full_prefix) & (queries < full_prefix))
     allowed = visible[None] & mask_so_far.bool()[:, None, :]  # (batch, q_len, total)
     allowed |= (keys == queries)[None]
-    allowed = allowed[:, None]  # (batch, 1, q_len, total)
+    return attention_mask_from(backbone, allowed[:, None], dtype, "a bidirectional prefix")
+
+
+def attention_mask_from(backbone: PreTrainedModel, allowed: torch.Tensor, dtype: torch.dtype, what: str) -> torch.Tensor:
+    """A boolean (batch, 1, q_len, keys) pattern of which keys each query may read, in the form the
+    backbone's attention takes: itself for ``sdpa``, an additive mask of ``dtype`` for ``eager``;
+    other implementations cannot take an arbitrary pattern (``what`` names the caller's in the error)."""
+    implementation = backbone.config._attn_implementation
     if implementation == "sdpa":
         return allowed
+    if implementation != "eager":
+        raise LatentCotError(f"{what} needs sdpa or eager attention, not {implementation!r}")
     return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill(~allowed, torch.finfo(dtype).min)
 
 

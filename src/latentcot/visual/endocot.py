@@ -16,8 +16,9 @@ front of a diffusion model. Here:
   transformer over the grid); ``conditioning="cells"`` adds each cell's thought to that cell's
   DiT patch token. With ``reasoner_attention="neighbours"`` each cell attends only to itself and
   its 4 grid neighbours (one cell further per layer and step: message passing, how mazes are
-  solved), and :meth:`EndoCoT.set_latent_steps` lets the loop run longer at test time. Grounding then targets the reasoner's reading of the solution image, and
-  the optional readout maps each cell's vector to its pixels.
+  solved), and :meth:`EndoCoT.set_latent_steps` lets the loop run longer at test time. Grounding
+  then targets the reasoner's reading of the solution image, and the optional readout maps each
+  cell's vector to its pixels.
 - **Denoiser**: :class:`PuzzleDiT`, the diffusion core's DiT with the puzzle image concatenated
   to ``x_t`` as 3 extra input channels (the model copies walls and marks from it, pixel-aligned).
   The thoughts reach it in one of two ways (``conditioning``):
@@ -61,7 +62,7 @@ from latentcot.diffusion.models import DiT, sincos_pos_embed_2d
 from latentcot.diffusion.samplers import euler
 from latentcot.diffusion.schedules import uniform
 from latentcot.errors import LatentCotError
-from latentcot.latent.loop import attention_mask_4d, think
+from latentcot.latent.loop import attention_mask_4d, attention_mask_from, think
 from latentcot.models.presets import build_causal_lm
 
 # answer-text characters of every task (maze moves, Sudoku digits) and the reasoner's markers
@@ -217,7 +218,7 @@ class EndoCoT(nn.Module):
         block: pixels per cell side (the DiT patch and the reasoner's cell token).
     """
 
-    near: Tensor  # grid thoughts: (cells, cells) bool, a cell and its 4 grid neighbours
+    near: Tensor  # reasoner_attention=neighbours: (cells, cells) bool, a cell and its 4 grid neighbours
 
     def __init__(self, cfg: EndoCoTConfig, image_size: int, block: int) -> None:
         super().__init__()
@@ -235,9 +236,10 @@ class EndoCoT(nn.Module):
             if grid:  # the cells' 2-D places (fixed, as the DiT's), on top of GPT-2's learned raster positions
                 side = image_size // block
                 self.register_buffer("cell_pos", sincos_pos_embed_2d(cfg.reasoner_hidden, side), persistent=False)
+            if cfg.reasoner_attention == "neighbours":  # (cells, cells): a cell sees itself and its 4 neighbours
                 row, col = torch.arange(cells) // side, torch.arange(cells) % side
                 near = (row[:, None] - row[None]).abs() + (col[:, None] - col[None]).abs() <= 1
-                self.register_buffer("near", near, persistent=False)  # (cells, cells): itself and 4 neighbours
+                self.register_buffer("near", near, persistent=False)
             # the longest answer: a maze path visits each cell at most once (cells - 1 moves), a Sudoku
             # has one digit per cell; + <eot>
             self.answer_slots = cells + 1
@@ -308,14 +310,8 @@ class EndoCoT(nn.Module):
         """The reasoner's attention mask over a grid of cell inputs (the same for every pass)."""
         assert self.reasoner is not None
         if self.cfg.reasoner_attention == "neighbours":
-            implementation = self.reasoner.config._attn_implementation
-            if implementation not in ("sdpa", "eager"):
-                raise LatentCotError(f"reasoner_attention=neighbours needs sdpa or eager attention, not {implementation!r}")
-            allowed = self.near[None, None].expand(inputs.shape[0], 1, -1, -1)
-            if implementation == "sdpa":
-                return allowed
-            return torch.zeros(allowed.shape, dtype=inputs.dtype, device=inputs.device).masked_fill(
-                ~allowed, torch.finfo(inputs.dtype).min)
+            return attention_mask_from(self.reasoner, self.near[None, None].expand(inputs.shape[0], 1, -1, -1),
+                                       inputs.dtype, "reasoner_attention=neighbours")
         mask = torch.ones(inputs.shape[:2], dtype=torch.long, device=inputs.device)
         return attention_mask_4d(self.reasoner, mask, inputs.shape[1], inputs.dtype, self.full_prefix)
 
