@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from latentcot.data.record import ReasoningExample
-from latentcot.data.validate import Problem, has_surrogate, icot_problems, record_problems, steps_problems
+from latentcot.data.validate import Problem, icot_problems, record_problems, steps_problems
 from latentcot.errors import LatentCotError
 
 FORMATS = ("json", "icot", "jsonl")
