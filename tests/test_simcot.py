@@ -55,6 +55,8 @@ def test_align_steps_merges_extras_and_pads_missing():
 def test_config_round_trip_and_bad_options(base):
     config = method_config("simcot", _options(base))
     assert from_dict(type(config), to_dict(config)) == config
+    with pytest.raises(LatentCotError, match="method.decoder_first_position"):
+        method_config("simcot", _options(base, decoder_first_position=-1))
     with pytest.raises(LatentCotError, match="method.base_options"):
         method_config("simcot", {"base": base, "base_options": {"bogus": 1}})
     with pytest.raises(LatentCotError, match="uniform_prob"):
@@ -83,20 +85,99 @@ def test_contract_every_parameter_moves_and_loss_falls(base):
     assert losses[-1] < 0.5 * losses[0]
 
 
+@pytest.mark.parametrize("norm", ["rows", "tokens"])
 @pytest.mark.parametrize("base", list(BASES))
-def test_batched_step_loss_equals_per_latent_loss(base):
-    method, examples = _simcot(base, missing_steps="none")
+def test_batched_step_loss_equals_per_latent_loss(base, norm):
+    method, examples = _simcot(base, missing_steps="none", step_loss_norm=norm)
     batch = method.collate(examples[:3], stage=_last(method))
     _, latents = method._base_losses(batch)
     batched = method.step_loss(latents, batch)
-    per_row, tokens = [], []
+    sums, tokens = [], []
     for r in range(len(batch["step_source"])):
         n = int(batch["step_mask"][r].sum())
         one = {"step_ids": batch["step_ids"][r : r + 1, :n], "step_mask": batch["step_mask"][r : r + 1, :n],
                "step_source": batch["step_source"][r : r + 1]}  # fmt: skip
-        per_row.append(method.step_loss(latents, one) * n)
+        sums.append(method.step_loss(latents, one) * (n if norm == "tokens" else 1))  # one row: its sum
         tokens.append(n)
-    torch.testing.assert_close(batched, sum(per_row) / sum(tokens), atol=1e-5, rtol=1e-5)
+    expected = sum(sums) / (sum(tokens) if norm == "tokens" else len(sums))
+    torch.testing.assert_close(batched, expected, atol=1e-5, rtol=1e-5)
+
+
+def _hand_step_loss(method, latents, batch, first_position=1, embedding="base"):
+    """The reference's step loss, one row at a time: CE summed over the row's tokens, / rows."""
+    decoder, c = method.step_decoder, method.c
+    table = (method.backbone if embedding == "base" else decoder).get_input_embeddings()
+    flat = latents.reshape(-1, c, latents.shape[-1])
+    total = 0.0
+    for r, source in enumerate(batch["step_source"].tolist()):
+        ids = batch["step_ids"][r][batch["step_mask"][r].bool()]
+        x = torch.cat([flat[source], table(ids)])[None]
+        positions = torch.arange(first_position, first_position + x.shape[1])[None]
+        logits = decoder(inputs_embeds=x, position_ids=positions).logits[0, c - 1 : -1]
+        total = total + torch.nn.functional.cross_entropy(logits, ids, reduction="sum")
+    return total / len(batch["step_source"])
+
+
+def test_step_loss_is_summed_over_each_rows_tokens_and_divided_by_rows():
+    """Reference defaults: sum over tokens / rows, base embedding, positions from 1."""
+    method, examples = _simcot("coconut")
+    batch = method.collate(examples[:3], stage=_last(method))
+    _, latents = method._base_losses(batch)
+    got = method.step_loss(latents, batch)
+    torch.testing.assert_close(got, _hand_step_loss(method, latents, batch), atol=1e-5, rtol=1e-5)
+    tokens = int(batch["step_mask"].sum())
+    assert tokens > 2 * len(batch["step_source"])  # so rows and tokens normalisations differ
+    # today's per-token mean stays reachable as a named option
+    per_token, _ = _simcot("coconut", step_loss_norm="tokens")
+    per_token.load_state_dict(method.state_dict())
+    rows = len(batch["step_source"])
+    torch.testing.assert_close(per_token.step_loss(latents, batch), got * rows / tokens, atol=1e-5, rtol=1e-5)
+    old, _ = _simcot("coconut", decoder_first_position=0, decoder_embedding="own")
+    old.load_state_dict(method.state_dict())
+    torch.testing.assert_close(
+        old.step_loss(latents, batch), _hand_step_loss(old, latents, batch, 0, "own"), atol=1e-5, rtol=1e-5
+    )
+
+
+@pytest.mark.parametrize("first", [1, 0])
+def test_decoder_positions_start_where_configured(first):
+    method, examples = _simcot("coconut", decoder_first_position=first)
+    seen = []
+    wpe = method.step_decoder.transformer.wpe
+    handle = wpe.register_forward_hook(lambda module, args, out: seen.append(args[0].min().item()))
+    batch = method.collate(examples[:2], stage=_last(method))
+    _, latents = method._base_losses(batch)
+    method.step_loss(latents, batch)
+    method.decode_steps(latents.detach(), max_new_tokens=3)
+    handle.remove()
+    assert len(seen) >= 2 and min(seen) == first  # training pass and every decoding pass
+
+
+@pytest.mark.parametrize("embedding", ["base", "own"])
+def test_decoder_reads_step_tokens_through_the_chosen_embedding(embedding):
+    method, examples = _simcot("coconut", decoder_embedding=embedding)
+    batch = method.collate(examples[:2], stage=_last(method))
+    _, latents = method._base_losses(batch)
+    calls = {"base": 0, "own": 0}
+    hooks = [
+        method.backbone.get_input_embeddings().register_forward_hook(lambda *_: calls.__setitem__("base", 1)),
+        method.step_decoder.get_input_embeddings().register_forward_hook(lambda *_: calls.__setitem__("own", 1)),
+    ]
+    method.step_loss(latents, batch)
+    for hook in hooks:
+        hook.remove()
+    assert calls == {"base": int(embedding == "base"), "own": int(embedding == "own")}
+
+
+def test_thoughts_past_the_last_step_are_trained_to_write_the_answer():
+    method, examples = _simcot("coconut", base_options={"c_thought": 1, "max_latent_stage": 5, "epochs_per_stage": 1})
+    ex = examples[0]  # 3 steps, 5 thoughts at the last stage
+    assert method.target_texts(ex.steps, 5, ex.answer) == [*ex.steps, f"### {ex.answer}", f"### {ex.answer}"]
+    batch = method.collate([ex], stage=_last(method))
+    written = method.tokenizer.batch_decode(batch["step_ids"], skip_special_tokens=True)
+    assert [w.strip() for w in written][3:] == [f"### {ex.answer}"] * 2
+    eos_only, _ = _simcot("coconut", missing_steps="eos", base_options={"c_thought": 1, "max_latent_stage": 5})
+    assert eos_only.target_texts(ex.steps, 5, ex.answer)[3:] == ["", ""]
 
 
 @pytest.mark.parametrize("base", list(BASES))

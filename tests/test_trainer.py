@@ -19,8 +19,8 @@ from latentcot.config import from_dict
 from latentcot.errors import LatentCotError
 from latentcot.methods.base import LossOutput
 from latentcot.train import checkpoint as ckpt
-from latentcot.train.config import TrainConfig
-from latentcot.train.trainer import Trainer, lr_factor
+from latentcot.train.config import REFERENCE_LOOP, TrainConfig
+from latentcot.train.trainer import Trainer, epoch_batches, lr_factor, param_groups
 
 VOCAB = 24
 torch.set_num_threads(1)
@@ -257,3 +257,42 @@ def test_config_rules_and_too_small_data(tmp_path):
         from_dict(TrainConfig, {"learning_rate": 1e-3})
     with pytest.raises(LatentCotError, match="fewer than one optimizer step"):
         Trainer(TinyMethod(), counting_examples(3), make_cfg(batch_size=4), tmp_path)
+
+
+def test_reference_loop_resets_adamw_every_epoch_and_keeps_the_last_partial_batch(tmp_path):
+    """Coconut's reference loop (REFERENCE_LOOP): fresh AdamW each epoch, the partial batch kept."""
+    method = TinyMethod(TinyConfig(stages=2, epochs_per_stage=2, reset_optimizer_per_stage=True))
+    examples = counting_examples(10)  # batch 4: batches of 4, 4 and 2
+    trainer = Trainer(method, examples, make_cfg(epochs=3, **REFERENCE_LOOP), tmp_path)
+    trainer.fit()
+    assert trainer.steps_per_epoch == 3 and trainer.step == 9
+    assert sorted(method.seen) == sorted([tuple(e) for e in examples] * 3)  # every example, every epoch
+    # the moments count only the last epoch's steps (per stage they would count two epochs')
+    assert {float(s["step"]) for s in trainer.optimizer.state.values()} == {3.0}
+    assert [g["weight_decay"] for g in trainer.optimizer.param_groups] == [0.01]  # biases decay too
+    rows = [r for r in read_metrics(tmp_path) if "lr" in r]
+    assert {r["lr"] for r in rows} == {3e-3}  # constant, no warm-up
+    assert {r["grad_norm"] for r in rows} != {1.0}  # not clipped to 1
+
+
+@pytest.mark.parametrize("reset, expected", [("none", 12.0), ("stage", 6.0), ("epoch", 3.0), ("method", 6.0)])
+def test_optimizer_reset_modes(tmp_path, reset, expected):
+    # the stage changes once, at epoch 2 (two stages of two epochs); 3 steps per epoch
+    method = TinyMethod(TinyConfig(stages=2, epochs_per_stage=2, reset_optimizer_per_stage=True))
+    trainer = Trainer(method, counting_examples(12), make_cfg(epochs=4, optimizer_reset=reset), tmp_path)
+    trainer.fit()
+    assert {float(s["step"]) for s in trainer.optimizer.state.values()} == {expected}
+
+
+def test_drop_last_and_decay_rules(tmp_path):
+    cfg = make_cfg(drop_last=True)
+    assert [len(b) for b in epoch_batches(10, 0, cfg)] == [4, 4]
+    assert [len(b) for b in epoch_batches(10, 0, make_cfg(drop_last=False))] == [4, 4, 2]
+    with pytest.raises(LatentCotError, match="drop_last"):
+        make_cfg(drop_last=False, grad_accum=2)
+    with pytest.raises(LatentCotError, match="drop_last"):
+        epoch_batches(10, 0, make_cfg(drop_last=False), world_size=2)
+    groups = param_groups(TinyMethod(), 0.1)
+    assert [g["weight_decay"] for g in groups] == [0.1, 0.0] and all(p.ndim >= 2 for p in groups[0]["params"])
+    with pytest.raises(LatentCotError, match="optimizer_reset"):
+        from_dict(TrainConfig, {"optimizer_reset": "sometimes"})

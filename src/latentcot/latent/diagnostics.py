@@ -220,6 +220,6 @@ def dataset_diagnostics(
             decoded += step_decoder.decode_steps(latents[start : start + batch_size].to(device))
         groups = latents.shape[1] // step_decoder.c
         result["step_recovery"] = step_recovery(
-            decoded, [step_decoder.target_texts(ex.steps, groups) for ex in examples]
+            decoded, [step_decoder.target_texts(ex.steps, groups, ex.answer) for ex in examples]
         )
     return result

@@ -6,12 +6,15 @@ replaced by ``s·c`` continuous thoughts (``c = c_thought``)::
 
     question\\n <bot> <latent>×(s·c) <eot> step_{s+1}\\n … ### answer<eos>
 
-and the loss covers what follows ``<eot>``. Stages ``0 … max_latent_stage`` follow the paper
-exactly; one more stage (``max_latent_stage + 1``) drops every remaining step and uses
+and the loss covers what follows ``<eot>``. Stages ``0 … max_latent_stage`` are the paper's
+(same rows, same loss); one more stage (``max_latent_stage + 1``) drops every remaining step and uses
 ``max_latent_stage·c`` thoughts (``min(steps, max_latent_stage)·c`` unless
 ``pad_latent_to_max``), the setting the paper trains last and evaluates. The trainer asks
 :meth:`Coconut.stage_for_epoch` which stage an epoch uses (``epoch // epochs_per_stage``), and
-resets the optimizer when the stage changes if ``reset_optimizer_per_stage``.
+resets the optimizer when the stage changes if ``reset_optimizer_per_stage``. The reference
+code's loop differs: a fresh AdamW every epoch, weight decay on every parameter, constant lr
+without warm-up or clipping, the last partial batch kept — ``latentcot.train.config.REFERENCE_LOOP``
+sets the trainer that way (docs/latent_methods.md).
 """
 
 from __future__ import annotations

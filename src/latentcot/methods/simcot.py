@@ -11,8 +11,15 @@ prefix embedding and is trained to write that latent's own reasoning step::
 Alignment of steps to latent groups (``g = 0 … G-1``, ``G = latents // c``): group ``g`` writes
 the ``g``-th replaced step; when an example has more replaced steps than groups, the extra
 steps are merged into the last group's target (written one after the other); when it has fewer,
-the remaining groups are *missing* and follow ``missing_steps``: ``eos`` — the target is just
-``<eos>`` ("no step here"), or ``none`` — no loss for that group.
+the remaining groups are *missing* and follow ``missing_steps``: ``answer`` — the target is what
+follows ``<eot>`` at the last stage, ``### answer`` (the reference code), ``eos`` — just ``<eos>``
+("no step here"), or ``none`` — no loss for that group.
+
+Defaults follow the SIM-CoT reference code (its Coconut variant, ``CoconutGPT_Same_Word_Embedding``
+in github.com/InternLM/SIM-CoT): the step cross-entropy is summed over each row's tokens and
+divided by the number of rows (``step_loss_norm: rows``; ``tokens`` is the per-token mean), the
+decoder reads step tokens through the base model's input embedding (``decoder_embedding: base``),
+and decoder positions start at 1 (``decoder_first_position``).
 
 Every group of every example of the batch is decoded in ONE teacher-forced pass over the
 flattened (batch·groups) rows. The decoder is a separate copy of the backbone (paper), the
@@ -31,17 +38,20 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 
 from latentcot.config import from_dict, option
 from latentcot.data.record import ReasoningExample
 from latentcot.errors import LatentCotError
-from latentcot.latent import extend, generate_from_cache, latent_forward, lm_loss
+from latentcot.latent import latent_forward, lm_loss
+from latentcot.latent.generate import Generation
+from latentcot.latent.loop import _cache_keyword  # transformers 5.x renamed the cache keyword
 from latentcot.methods.base import Batch, LossOutput, ReasonOutput
 from latentcot.methods.coconut import Coconut, CoconutConfig
 from latentcot.methods.codi import Codi, CodiConfig, apply_lora
-from latentcot.methods.sequences import steps_ids
+from latentcot.methods.sequences import answer_ids, steps_ids
 
 STEP_DECODER = "step_decoder."  # the checkpoint writer's prefix for the droppable decoder file
 BASES: dict[str, tuple[type, type]] = {"coconut": (CoconutConfig, Coconut), "codi": (CodiConfig, Codi)}
@@ -61,9 +71,20 @@ class SimCotConfig:
         "copy", "step decoder: a copy of the backbone (paper), the backbone itself, or a LoRA adapter on it"
     )
     lora_rank: int = option(8, "adapter rank when decoder is 'lora'")
-    missing_steps: Literal["eos", "none"] = option(
-        "eos", "latent groups past an example's last step: target '<eos>' only, or no loss"
+    missing_steps: Literal["answer", "eos", "none"] = option(
+        "answer",
+        "latent groups past an example's last step: target '### answer' (reference code), '<eos>' only, "
+        "or no loss",
     )
+    step_loss_norm: Literal["rows", "tokens"] = option(
+        "rows",
+        "step CE summed over each row's tokens and divided by the rows (reference code), or the mean "
+        "over tokens (the reference's loss_level=token_level)",
+    )
+    decoder_embedding: Literal["base", "own"] = option(
+        "base", "embedding the decoder reads step tokens through: the base model's (reference code) or its own"
+    )
+    decoder_first_position: int = option(1, "position id of the decoder's first latent (reference code: 1)")
     max_step_tokens: int = option(32, "longest decoder target (tokens, eos included) and decoding budget")
     decoder_start_epoch: int = option(
         0,
@@ -85,10 +106,11 @@ class SimCotConfig:
             raise LatentCotError(
                 f"method.latents_per_step: {c} does not divide num_latents {base_cfg.num_latents}"
             )
-        if self.max_step_tokens < 1 or self.decoder_start_epoch < 0 or self.latents_per_step < 0:
-            raise LatentCotError(
-                "max_step_tokens must be >= 1, decoder_start_epoch and latents_per_step >= 0"
-            )
+        for key in ("decoder_start_epoch", "latents_per_step", "decoder_first_position"):
+            if getattr(self, key) < 0:
+                raise LatentCotError(f"method.{key}: must be >= 0, got {getattr(self, key)}")
+        if self.max_step_tokens < 1:
+            raise LatentCotError(f"method.max_step_tokens: must be >= 1, got {self.max_step_tokens}")
 
     def group_size(self) -> int:
         """c: latents per step."""
@@ -202,15 +224,20 @@ class SimCot(nn.Module):
 
     # --- training ---------------------------------------------------------------------------
 
-    def step_targets(self, steps: Sequence[str], groups: int) -> list[list[int] | None]:
-        """Decoder target ids (``step\\n … <eos>``) per latent group; None where no loss."""
-        eos = self.tokenizer.eos_token_id
+    def step_targets(self, steps: Sequence[str], groups: int, answer: str = "") -> list[list[int] | None]:
+        """Decoder target ids (``step\\n … <eos>``) per latent group; None where no loss. A missing
+        group writes ``### answer<eos>`` (``missing_steps: answer``), ``<eos>`` or nothing."""
+        eos, missing = self.tokenizer.eos_token_id, self.config.missing_steps
         out: list[list[int] | None] = []
         for target in align_steps(steps, groups):
-            if not target and self.config.missing_steps == "none":
+            if target:
+                ids = steps_ids(self.tokenizer, target) + [eos]
+            elif missing == "none":
                 out.append(None)
+                continue
             else:
-                out.append((steps_ids(self.tokenizer, target) + [eos])[-self.config.max_step_tokens :])
+                ids = answer_ids(self.tokenizer, answer) if missing == "answer" else [eos]
+            out.append(ids[-self.config.max_step_tokens :])
         return out
 
     def collate(self, examples: Sequence[ReasoningExample], stage: int = 0) -> Batch:
@@ -223,7 +250,7 @@ class SimCot(nn.Module):
         max_groups = max(k for _, k in layouts) // self.c
         ids, source = [], []
         for b, (ex, (replaced, k)) in enumerate(zip(examples, layouts)):
-            for g, target in enumerate(self.step_targets(ex.steps[:replaced], k // self.c)):
+            for g, target in enumerate(self.step_targets(ex.steps[:replaced], k // self.c, ex.answer)):
                 if target is not None:
                     ids.append(target)
                     source.append(b * max_groups + g)
@@ -253,8 +280,20 @@ class SimCot(nn.Module):
         loss = lm_loss(self.backbone, fwd.hidden_states, batch["labels"])
         return LossOutput(loss, {"loss": float(loss.detach())}), fwd.latents
 
+    def _token_embeddings(self, decoder: PreTrainedModel, ids: torch.Tensor) -> torch.Tensor:
+        """Step tokens as the decoder reads them: through the base's embedding or its own."""
+        table = self.backbone if self.config.decoder_embedding == "base" else decoder
+        return table.get_input_embeddings()(ids).to(decoder.dtype)
+
+    def _positions(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
+        first = self.config.decoder_first_position + start
+        return torch.arange(first, first + x.shape[1], device=x.device).expand(x.shape[0], -1)
+
     def step_loss(self, latents: torch.Tensor, batch: Batch) -> torch.Tensor:
         """CE of the decoder writing each group's step, all groups in one pass.
+
+        ``step_loss_norm: rows`` sums over each row's tokens and divides by the rows, as the
+        reference code does; ``tokens`` is the mean over tokens.
 
         Args:
             latents: (batch, max_latents, hidden) thoughts from the base's forward.
@@ -264,14 +303,15 @@ class SimCot(nn.Module):
         prefix = latents.reshape(b * (k // self.c), self.c, hidden)[batch["step_source"]]  # (rows, c, hidden)
         ids, mask = batch["step_ids"], batch["step_mask"]
         with self._decoder() as decoder:
-            embeds = torch.cat(
-                [prefix.to(decoder.dtype), decoder.get_input_embeddings()(ids)], 1
-            )  # (rows, c+T, hidden)
-            full_mask = torch.cat([mask.new_ones(len(ids), self.c), mask], 1)
-            labels = torch.cat([torch.full_like(ids[:, : self.c], -100), ids.masked_fill(mask == 0, -100)], 1)
-            none = torch.zeros_like(full_mask, dtype=torch.bool)
-            out = latent_forward(decoder, embeds, full_mask, none)
-            return lm_loss(decoder, out.hidden_states, labels)
+            embeds = torch.cat([prefix.to(decoder.dtype), self._token_embeddings(decoder, ids)], 1)  # (rows, c+T, hidden)
+            full_mask = torch.cat([mask.new_ones(len(ids), self.c), mask], 1)  # right-padded
+            h = decoder.base_model(
+                inputs_embeds=embeds, attention_mask=full_mask, position_ids=self._positions(embeds), use_cache=False
+            ).last_hidden_state
+            keep = mask.bool()  # step token t is predicted at position c - 1 + t
+            logits = decoder.get_output_embeddings()(h[:, self.c - 1 : -1][keep])  # (tokens, vocab)
+            total = F.cross_entropy(logits.float(), ids[keep], reduction="sum")
+        return total / (len(ids) if self.config.step_loss_norm == "rows" else keep.sum())
 
     def forward(self, batch: Batch) -> LossOutput:
         out, latents = self._base_losses(batch)
@@ -308,22 +348,29 @@ class SimCot(nn.Module):
             Per example, one string per group of ``c`` latents.
         """
         b, k, hidden = latents.shape
-        groups = k // self.c
-        prefix = latents.reshape(b * groups, self.c, hidden)
+        groups, eos = k // self.c, self.tokenizer.eos_token_id
+        x = latents.reshape(b * groups, self.c, hidden)  # (rows, c, hidden)
+        finished = torch.zeros(len(x), dtype=torch.bool, device=x.device)
+        written: list[torch.Tensor] = []
         with self._decoder() as decoder:
-            cache = DynamicCache(config=decoder.config)
-            h, mask = extend(
-                decoder, cache, prefix.new_zeros(b * groups, 0, dtype=torch.long), prefix.to(decoder.dtype)
-            )
-            gen = generate_from_cache(
-                decoder,
-                cache,
-                mask,
-                h[:, -1],
-                max_new_tokens or self.config.max_step_tokens,
-                self.tokenizer.eos_token_id,
-            )
-        texts = [t.strip() for t in self.tokenizer.batch_decode(gen.rows(), skip_special_tokens=True)]
+            x, cache, seen = x.to(decoder.dtype), DynamicCache(config=decoder.config), 0
+            keyword = _cache_keyword(type(decoder.base_model))
+            for _ in range(max_new_tokens or self.config.max_step_tokens):
+                h = decoder.base_model(
+                    inputs_embeds=x, position_ids=self._positions(x, seen), use_cache=True, **{keyword: cache}
+                ).last_hidden_state
+                token = torch.where(finished, eos, decoder.get_output_embeddings()(h[:, -1]).argmax(-1))
+                written.append(token)
+                finished |= token == eos
+                if finished.all():
+                    break
+                seen += x.shape[1]
+                x = self._token_embeddings(decoder, token[:, None])
+        tokens = torch.stack(written, 1)  # (rows, steps); eos again after a row's eos
+        stops = tokens == eos
+        lengths = torch.where(stops.any(1), stops.int().argmax(1) + 1, tokens.shape[1])
+        rows = Generation(tokens, lengths, len(written), eos).rows()
+        texts = [t.strip() for t in self.tokenizer.batch_decode(rows, skip_special_tokens=True)]
         return [texts[i * groups : (i + 1) * groups] for i in range(b)]
 
     def latent_steps(self, latents: torch.Tensor) -> list[list[str]]:
@@ -331,9 +378,9 @@ class SimCot(nn.Module):
         step repeated for its ``c`` latents."""
         return [[step for step in groups for _ in range(self.c)] for groups in self.decode_steps(latents)]
 
-    def target_texts(self, steps: Sequence[str], groups: int) -> list[str]:
+    def target_texts(self, steps: Sequence[str], groups: int, answer: str = "") -> list[str]:
         """The text each group should decode to (as :meth:`decode_steps` writes it; '' = none)."""
-        targets = [(t or [])[:-1] for t in self.step_targets(steps, groups)]  # without eos
+        targets = [(t or [])[:-1] for t in self.step_targets(steps, groups, answer)]  # without eos
         return [t.strip() for t in self.tokenizer.batch_decode(targets, skip_special_tokens=True)]
 
 

@@ -18,7 +18,19 @@ class TrainConfig:
     """Optimisation, curriculum, logging and distribution settings shared by every method."""
 
     lr: float = option(1e-4, "peak learning rate of AdamW")
-    weight_decay: float = option(0.01, "AdamW decoupled weight decay (never applied to biases and norms)")
+    weight_decay: float = option(0.01, "AdamW decoupled weight decay (not on biases and norms unless decay_all_params)")
+    decay_all_params: bool = option(
+        False, "weight decay on every parameter, biases and norm scales too (the Coconut reference code)"
+    )
+    optimizer_reset: Literal["method", "none", "stage", "epoch"] = option(
+        "method",
+        "when AdamW starts afresh: as the method asks (Coconut: each stage), never, at each curriculum "
+        "stage, or every epoch (the Coconut reference code)",
+    )
+    drop_last: bool = option(
+        True, "drop the examples that cannot fill a whole optimizer step; False keeps the last partial "
+        "batch (the Coconut reference code; needs grad_accum 1 on one process)",
+    )
     betas: list[float] = option([0.9, 0.999], "AdamW (beta1, beta2)")
     warmup_steps: int = option(0, "optimizer steps of linear warm-up from lr/warmup_steps to lr")
     schedule: Literal["cosine", "linear", "constant"] = option(
@@ -59,8 +71,26 @@ class TrainConfig:
             raise LatentCotError(f"betas must be two numbers in [0, 1), got {self.betas}")
         if self.clip_grad < 0:
             raise LatentCotError(f"clip_grad must be 0 (off) or positive, got {self.clip_grad}")
+        if not self.drop_last and self.grad_accum != 1:
+            raise LatentCotError(f"drop_last: false needs grad_accum 1, got {self.grad_accum}")
         if self.max_steps and self.warmup_steps >= self.max_steps and self.schedule != "constant":
             raise LatentCotError(
                 f"warmup_steps ({self.warmup_steps}) must be below max_steps ({self.max_steps}) "
                 f"for the {self.schedule} schedule to decay"
             )
+
+
+# The Coconut reference code's training loop (github.com/facebookresearch/coconut, run.py): a fresh
+# AdamW every epoch with weight decay on every parameter, a constant learning rate without
+# warm-up, no gradient clipping, and the last partial batch kept. Use it as dotted overrides
+# (`latentcot train cfg.yaml train.optimizer_reset=epoch ...`, see REFERENCE_LOOP_OVERRIDES) or
+# as ``TrainConfig(**REFERENCE_LOOP, lr=..., ...)``.
+REFERENCE_LOOP: dict[str, object] = {
+    "optimizer_reset": "epoch",
+    "decay_all_params": True,
+    "schedule": "constant",
+    "warmup_steps": 0,
+    "clip_grad": 0.0,
+    "drop_last": False,
+}
+REFERENCE_LOOP_OVERRIDES = [f"train.{k}={str(v).lower()}" for k, v in REFERENCE_LOOP.items()]

@@ -67,7 +67,8 @@ def epoch_batches(
     """This rank's micro-batches (example indices) for one epoch.
 
     The order is a permutation seeded by (seed, epoch); the tail that cannot fill a whole
-    optimizer step on every rank is dropped, and rank r takes every world_size-th example
+    optimizer step on every rank is dropped (kept, as a last partial batch, when ``drop_last`` is
+    off), and rank r takes every world_size-th example
     (as ``DistributedSampler`` does). So one optimizer step sees the same examples whatever the
     split between batch_size, grad_accum and world_size.
     """
@@ -75,6 +76,10 @@ def epoch_batches(
     order = torch.randperm(num_examples, generator=generator).tolist()
     per_step = cfg.batch_size * cfg.grad_accum * world_size
     usable = (num_examples // per_step) * per_step
+    if not cfg.drop_last:  # keep the last partial batch (Coconut's reference loop)
+        if world_size > 1:
+            raise LatentCotError("train.drop_last: false runs on one process only (the ranks would take unequal steps)")
+        usable = num_examples
     if usable == 0:
         raise LatentCotError(
             f"{num_examples} training examples are fewer than one optimizer step needs "
@@ -84,9 +89,11 @@ def epoch_batches(
     return [shard[i : i + cfg.batch_size] for i in range(0, len(shard), cfg.batch_size)]
 
 
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """AdamW groups: matrices decay, vectors (biases, norm scales) do not."""
+def param_groups(model: nn.Module, weight_decay: float, decay_all: bool = False) -> list[dict[str, Any]]:
+    """AdamW groups: matrices decay, vectors (biases, norm scales) do not — unless ``decay_all``."""
     params = [p for p in model.parameters() if p.requires_grad]
+    if decay_all:
+        return [{"params": params, "weight_decay": weight_decay}]
     return [
         {"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
         {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
@@ -269,6 +276,14 @@ class Trainer:
 
     # --- the loop ---------------------------------------------------------------------------
 
+    def _reset_optimizer(self, stage: int) -> bool:
+        """Whether AdamW starts afresh at the start of this epoch (``train.optimizer_reset``)."""
+        when = self.cfg.optimizer_reset
+        if when == "method":
+            when = "stage" if self.method.reset_optimizer_per_stage else "none"
+        new_stage = stage != self.method.stage_for_epoch(self.epoch - 1)
+        return when == "epoch" or (when == "stage" and new_stage)
+
     def fit(self, resume: bool = False) -> dict[str, Any]:
         """Train to ``total_steps``; with ``resume`` continue exactly from the latest checkpoint.
 
@@ -280,7 +295,7 @@ class Trainer:
         model = self._wrap()
         method.train()
         beta1, beta2 = cfg.betas  # two numbers (checked by TrainConfig)
-        self.optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(beta1, beta2))
+        self.optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay, cfg.decay_all_params), lr=cfg.lr, betas=(beta1, beta2))
         schedule = partial(lr_factor, cfg=cfg, total_steps=self.total_steps)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, schedule)
         latest = ckpt.latest_checkpoint(self.run_dir) if resume else None
@@ -309,9 +324,8 @@ class Trainer:
 
         while self.step < self.total_steps:
             stage = method.stage_for_epoch(self.epoch)  # the method owns its curriculum (Coconut)
-            if (method.reset_optimizer_per_stage and self.position == 0 and self.epoch > 0
-                    and stage != method.stage_for_epoch(self.epoch - 1)):
-                self.optimizer.state.clear()  # fresh AdamW moments for the new stage (Coconut)
+            if self.position == 0 and self.epoch > 0 and self._reset_optimizer(stage):
+                self.optimizer.state.clear()  # fresh AdamW moments (Coconut)
             batches = epoch_batches(len(self.examples), self.epoch, cfg, ctx.rank, ctx.world_size)
             batches = batches[: self.steps_per_epoch * cfg.grad_accum]
             loader: DataLoader[Any] = DataLoader(
