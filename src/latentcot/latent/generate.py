@@ -30,12 +30,15 @@ class Generation:
         num_tokens: (batch,) tokens each row wrote, its eos included when it stopped.
         num_forward_passes: backbone calls made (one per step after the first token).
         eos_token_id: the stop token (``rows()`` strips it).
+        hidden_states: (batch, steps, hidden) the last-layer state each token was chosen from
+            (the answer's hidden trajectory; test-time-scaling signals read it).
     """
 
     tokens: torch.Tensor
     num_tokens: torch.Tensor
     num_forward_passes: int
     eos_token_id: int
+    hidden_states: torch.Tensor | None = None
 
     def rows(self) -> list[list[int]]:
         """Each row's tokens up to (not including) its eos."""
@@ -85,6 +88,7 @@ def generate_from_cache(
     finished = torch.zeros(batch, dtype=torch.bool, device=last_hidden.device)
     num_tokens = torch.zeros(batch, dtype=torch.long, device=last_hidden.device)
     written: list[torch.Tensor] = []
+    states: list[torch.Tensor] = []
     hidden, passes = last_hidden, 0
     for step in range(max_new_tokens):
         logits = head(hidden).float()  # (batch, vocab): only the last position is projected
@@ -96,6 +100,7 @@ def generate_from_cache(
         token = torch.where(finished, eos_token_id, token)
         num_tokens += (~finished).long()
         written.append(token)
+        states.append(hidden)
         finished |= token == eos_token_id
         if finished.all() or step == max_new_tokens - 1:
             break
@@ -103,4 +108,5 @@ def generate_from_cache(
         hidden = h[:, -1]
         passes += 1
     tokens = torch.stack(written, 1) if written else last_hidden.new_zeros(batch, 0, dtype=torch.long)
-    return Generation(tokens, num_tokens, passes, eos_token_id)
+    hidden_states = torch.stack(states, 1) if states else last_hidden.new_zeros(batch, 0, last_hidden.shape[-1])
+    return Generation(tokens, num_tokens, passes, eos_token_id, hidden_states)
