@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from pathlib import Path
@@ -23,8 +24,63 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_
 import yaml
 
 from latentcot.errors import LatentCotError
+from latentcot.files import read_regular_file
 
 T = TypeVar("T")
+
+
+class CliValue(str):
+    """A ``key=value`` given on the command line: its text, and what YAML reads it as.
+
+    A string field takes the text as written (``method.init_token=<<``, ``=yes``, ``=007``); any
+    other field takes the YAML value, and text YAML cannot read is an error naming the key.
+    """
+
+    parsed: Any
+    error: str | None
+
+    def __new__(cls, text: str) -> CliValue:
+        self = super().__new__(cls, text)
+        self.parsed, self.error = text, None
+        if text:
+            try:
+                self.parsed = yaml.load(text, Loader=_StrictLoader)
+            except yaml.YAMLError as err:
+                self.error = str(getattr(err, "problem", None) or err).splitlines()[0]
+        return self
+
+    def value(self, where: str, raw_ok: bool = False) -> Any:
+        """The YAML value; the text itself when YAML cannot read it and ``raw_ok``."""
+        if self.error is None:
+            return self.parsed
+        if raw_ok:
+            return str(self)
+        raise LatentCotError(f"{where}: cannot read {str(self)!r} as a value ({self.error})")
+
+
+def plain(value: Any) -> Any:
+    """``value`` with every :class:`CliValue` inside replaced by its YAML value (or its text)."""
+    if isinstance(value, CliValue):
+        return value.value("", raw_ok=True)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            if key in seen and key != "<<":
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key '{key}'", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def option(default: Any, help: str, **kwargs: Any) -> Any:
@@ -52,8 +108,14 @@ def _type_name(tp: Any) -> str:
 def _coerce(value: Any, tp: Any, where: str) -> Any:
     """Check ``value`` against the annotation ``tp``; convert only the lossless cases (int -> float)."""
     origin = get_origin(tp)
+    if isinstance(value, CliValue):
+        if tp is str:
+            return str(value)
+        textual = (origin is Literal and all(isinstance(a, str) for a in get_args(tp))) or (
+            origin in (Union, types.UnionType) and str in get_args(tp))
+        value = value.value(where, raw_ok=textual)
     if tp is Any:
-        return value
+        return plain(value)
     if origin in (Union, types.UnionType):
         args = get_args(tp)
         if value is None and type(None) in args:
@@ -81,7 +143,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise LatentCotError(f"{where}: expected a mapping, got {value!r}")
-        return dict(value)
+        return plain(dict(value))
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         if not isinstance(value, dict):
             raise LatentCotError(f"{where}: expected a mapping of {tp.__name__} fields, got {value!r}")
@@ -99,7 +161,13 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
                 pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise LatentCotError(f"{where}: expected a number, got {value!r}")
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int too large for a float
+            number = math.inf
+        if not math.isfinite(number):
+            raise LatentCotError(f"{where}: expected a finite number, got {value!r:.40}")
+        return number
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise LatentCotError(f"{where}: expected an integer, got {value!r}")
@@ -143,14 +211,14 @@ def to_dict(cfg: Any) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
 
 
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """Split ``a.b.c=value`` into its key path and a YAML-parsed value."""
+def parse_override(text: str) -> tuple[list[str], CliValue]:
+    """Split ``a.b.c=value`` into its key path and the value (see :class:`CliValue`)."""
     if "=" not in text:
         raise LatentCotError(f"override '{text}': expected KEY=VALUE, e.g. train.lr=3e-4")
     key, raw = text.split("=", 1)
-    if not key:
-        raise LatentCotError(f"override '{text}': the key before '=' is empty")
-    return key.split("."), yaml.safe_load(raw) if raw else ""
+    if not key or "" in key.split("."):
+        raise LatentCotError(f"override '{text}': the key before '=' is empty or has an empty part")
+    return key.split("."), CliValue(raw)
 
 
 def merge_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -171,16 +239,25 @@ def merge_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping, with one-line errors for a missing file or bad YAML."""
+    """Read a YAML mapping, with one-line errors for a missing, empty, non-UTF-8 or bad file,
+    a key given twice, or a directory, FIFO or device in place of the file."""
     path = Path(path)
-    if not path.is_file():
-        raise LatentCotError(f"config file not found: {path}")
+    raw = read_regular_file(path, "config file")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise LatentCotError(f"{path}: not UTF-8 text (byte {err.start})") from None
+    try:
+        data = yaml.load(text, Loader=_StrictLoader)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark else ""
-        raise LatentCotError(f"{path}{line}: invalid YAML ({getattr(err, 'problem', err)})") from None
+        problem = str(getattr(err, "problem", None) or err).splitlines()[0]
+        raise LatentCotError(f"{path}{line}: invalid YAML ({problem})") from None
+    except RecursionError:
+        raise LatentCotError(f"{path}: invalid YAML (nested too deeply)") from None
+    if data is None:
+        raise LatentCotError(f"{path}: empty config file (give at least one section, or no file for the defaults)")
     if not isinstance(data, dict):
         raise LatentCotError(f"{path}: the top level must be a mapping of config sections")
     return data

@@ -92,7 +92,7 @@ def run_demo(out_dir: Path = Path("runs/demo"), quick: bool = False) -> dict[str
               f"{cfg.data.task} {cfg.data.generator} records, {cfg.train.epochs} epochs, batch {cfg.train.batch_size}",
               flush=True)
         started = time.perf_counter()
-        run = main(cfg)
+        run = main(cfg, overwrite=True)  # the demo always starts its runs afresh
         run["train_seconds_including_eval"] = time.perf_counter() - started
         summaries[method] = run
         source = run["eval_source"]

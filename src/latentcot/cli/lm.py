@@ -10,18 +10,19 @@ from latentcot.config import describe, load_config
 
 
 def _train(args: argparse.Namespace) -> int:
-    from latentcot.train.recipe import RunConfig, main, summary_json
+    from latentcot.train.recipe import RunConfig, check_paths, main, summary_json
 
     config, overrides = args.config, list(args.overrides)
     if config is not None and "=" in config:  # no YAML given: the first word is an override
         config, overrides = None, [config, *overrides]
     cfg = load_config(RunConfig, config, overrides)
+    check_paths(cfg)
     if args.dry_run:
         from latentcot.config import to_dict
 
         print(json.dumps(to_dict(cfg), indent=2))
         return 0
-    print(summary_json(main(cfg, resume=args.resume)))
+    print(summary_json(main(cfg, resume=args.resume, overwrite=args.overwrite)))
     return 0
 
 
@@ -65,21 +66,36 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    from latentcot.train.recipe import RunConfig
+class _HelpWithConfigKeys(argparse.Action):
+    """``train --help``: lists every config key; the recipe (and torch) is imported only then."""
 
-    keys = "\n".join(f"  {k} (default {d}): {h}" for k, d, h in describe(RunConfig))
+    def __init__(self, option_strings: list[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, nargs=0, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
+        from latentcot.train.recipe import RunConfig
+
+        keys = "\n".join(f"  {k} (default {d}): {h}" for k, d, h in describe(RunConfig))
+        parser.epilog = "config keys (override with key=value):\n" + keys
+        parser.print_help()
+        parser.exit()
+
+
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
         help="train a language-model method from a YAML recipe",
         description="Train a method (nocot, cot, pause, coconut, ...) and evaluate it on held-out data. "
         "Same command on one process or under `torchrun --nproc_per_node N -m latentcot.cli train ...`.",
-        epilog="config keys (override with key=value):\n" + keys,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        add_help=False,
     )
+    p.add_argument("-h", "--help", action=_HelpWithConfigKeys, help="show this help (with every config key) and exit")
     p.add_argument("config", nargs="?", help="YAML recipe (see configs/); defaults when omitted")
     p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.lr=3e-4 method.c_thought=2")
     p.add_argument("--resume", action="store_true", help="continue exactly from the run folder's latest checkpoint")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in out_dir (without --resume or this, an existing run is refused)")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     p.set_defaults(handler=_train)
 

@@ -20,15 +20,14 @@ the iCoT separator cannot be told from the steps themselves).
 from __future__ import annotations
 
 import json
-import os
 import re
-import stat
 from pathlib import Path
 from typing import Any
 
 from latentcot.data.record import ReasoningExample
 from latentcot.data.validate import Problem, icot_problems, record_problems, steps_problems
 from latentcot.errors import LatentCotError
+from latentcot.files import read_regular_file
 
 FORMATS = ("json", "icot", "jsonl")
 _EXTENSIONS = {".json": "json", ".jsonl": "jsonl", ".txt": "icot"}
@@ -50,7 +49,7 @@ def detect_format(path: str | Path) -> str:
     path = Path(path)
     if path.suffix in _EXTENSIONS:
         return _EXTENSIONS[path.suffix]
-    head = read_bytes(path)[:4096].decode("utf-8", errors="replace")
+    head = read_regular_file(path)[:4096].decode("utf-8", errors="replace")
     first = head.lstrip()[:1]
     if first == "[":
         return "json"
@@ -59,27 +58,6 @@ def detect_format(path: str | Path) -> str:
     if "||" in head.split("\n", 1)[0]:
         return "icot"
     raise LatentCotError(f"{path}: cannot tell the format (use .json, .jsonl or .txt, or pass format=)")
-
-
-def read_bytes(path: Path) -> bytes:
-    """A regular file's bytes, or a one-line error; a FIFO, device or socket is never opened
-    (opening a FIFO for reading blocks until a writer appears)."""
-    try:
-        info = os.stat(path)
-        if stat.S_ISDIR(info.st_mode):
-            raise LatentCotError(f"{path}: is a directory, not a data file")
-        if not stat.S_ISREG(info.st_mode):
-            raise LatentCotError(f"{path}: not a regular file (a FIFO, device or socket); give a data file")
-        # O_NONBLOCK: should the path be swapped for a FIFO after the check, open still returns
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-        with os.fdopen(fd, "rb") as f:
-            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-                raise LatentCotError(f"{path}: not a regular file (a FIFO, device or socket); give a data file")
-            return f.read()
-    except FileNotFoundError:
-        raise LatentCotError(f"{path}: file not found") from None
-    except OSError as err:  # a symlink loop, a name too long, no permission, ...
-        raise LatentCotError(f"{path}: cannot read ({err.strerror or err})") from None
 
 
 class _BadJSONValue(ValueError):
@@ -182,7 +160,7 @@ def parse_file(
         (the valid examples, all problems).
     """
     path = Path(path)
-    data = read_bytes(path)  # first: a directory, FIFO or missing file is named as such
+    data = read_regular_file(path)  # first: a directory, FIFO or missing file is named as such
     fmt = format or detect_format(path)
     if fmt not in FORMATS:
         raise LatentCotError(f"{path}: unknown format '{fmt}' (choose from {', '.join(FORMATS)})")

@@ -36,11 +36,20 @@ def load_backbone(
         if vocab_size is None:
             raise LatentCotError(f"model preset '{name}': needs vocab_size (the tokenizer's length)")
         return build_preset(name, vocab_size, **overrides)
+    if looks_local(name) and not Path(name).is_dir():
+        raise LatentCotError(f"model '{name}': no such local folder (and not a preset: {', '.join(PRESETS)})")
     try:
-        return AutoModelForCausalLM.from_pretrained(name, dtype=dtype)
+        # safetensors only: transformers never unpickles a pytorch_model.bin for us
+        return AutoModelForCausalLM.from_pretrained(name, dtype=dtype, use_safetensors=True)
     except (OSError, ValueError) as err:
         reason = str(err).splitlines()[0]
         raise LatentCotError(f"model '{name}': not a preset ({', '.join(PRESETS)}) and cannot be loaded ({reason})") from None
+
+
+def looks_local(name: str) -> bool:
+    """Whether a model name is meant as a local path rather than a Hub id (``org/name``): it
+    exists, starts with ``/``, ``.`` or ``~``, or has more than one ``/``."""
+    return Path(name).exists() or name.startswith(("/", ".", "~")) or name.count("/") > 1
 
 
 @torch.no_grad()

@@ -17,6 +17,7 @@ folder named ``step-*``. Loading reads only safetensors and JSON: nothing is unp
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -36,6 +38,10 @@ if TYPE_CHECKING:
 
 CHECKPOINTS = "checkpoints"
 STEP_DECODER = "step_decoder."
+# weight files in pickle formats: refused before anything (transformers included) opens them
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+# dtypes a checkpoint's floating-point weights may have
+WEIGHT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 _STEP_DIR = re.compile(r"^step-(\d+)$")
 
 
@@ -99,6 +105,46 @@ def decode_state(data: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return tuple(items) if tag == "tuple" else items
 
 
+# --- run folders ----------------------------------------------------------------------------
+
+# what a run leaves in its folder besides checkpoints/ and tb/ (removed by --overwrite)
+RUN_FILES = ("metrics.jsonl", "eval.json", "config.json", "config.yaml")
+
+
+def prepare_run_dir(run_dir: str | Path, resume: bool = False, overwrite: bool = False) -> None:
+    """Refuse to mix two runs in one folder.
+
+    A folder that already holds a run (checkpoints or ``metrics.jsonl``) is continued with
+    ``resume``, replaced with ``overwrite`` (its checkpoints, TensorBoard events and run files
+    are deleted; nothing else in the folder is touched), and otherwise refused.
+
+    Raises:
+        LatentCotError: the folder holds a run and neither flag is given, or both are.
+    """
+    run_dir = Path(run_dir)
+    if resume and overwrite:
+        raise LatentCotError(f"{run_dir}: give --resume (continue the run) or --overwrite (replace it), not both")
+    held = [name for name in ("checkpoints/step-*", "metrics.jsonl") if any(run_dir.glob(name))]
+    if not held or resume:
+        return
+    if not overwrite:
+        raise LatentCotError(f"{run_dir}: already holds a run ({', '.join(held)}); continue it with --resume "
+                             "or replace it with --overwrite")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun one process deletes
+        for name in (CHECKPOINTS, "tb"):
+            shutil.rmtree(run_dir / name, ignore_errors=True)
+        for name in RUN_FILES:
+            (run_dir / name).unlink(missing_ok=True)
+
+
+def non_finite_tensor(state: dict[str, torch.Tensor]) -> str | None:
+    """The first floating-point tensor holding NaN or an infinity, or None."""
+    for key, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            return key
+    return None
+
+
 # --- save -----------------------------------------------------------------------------------
 
 
@@ -127,6 +173,10 @@ def save_checkpoint(
         The checkpoint folder.
     """
     final = checkpoint_dir(run_dir, int(info["step"]))
+    bad = non_finite_tensor(cast(nn.Module, method).state_dict() if method_state is None else method_state)
+    if bad is not None:  # never write a checkpoint that cannot be used
+        raise LatentCotError(f"step {info['step']}: weight '{bad}' is NaN or infinite; checkpoint not written "
+                             f"(the last good one is {latest_checkpoint(run_dir)})")
     final.parent.mkdir(parents=True, exist_ok=True)
     for stale in final.parent.glob(".tmp-*"):  # left by a crash mid-write
         shutil.rmtree(stale, ignore_errors=True)
@@ -168,13 +218,24 @@ def _write(
     save_file(_cpu(own), folder / "method.safetensors")
     if decoder:
         save_file(_cpu(decoder), folder / "step_decoder.safetensors")
-    meta = {"method": method.name, **info}
-    (folder / "latentcot.json").write_text(json.dumps(meta, indent=2))
     if trainer_state is not None:
         tensors: dict[str, torch.Tensor] = {}
         encoded = encode_state(trainer_state, tensors)
         save_file(tensors, folder / "trainer_state.safetensors")
         (folder / "trainer_state.json").write_text(json.dumps(encoded))
+    # a digest per file, so that a flipped byte is found on loading (latentcot.json is written last)
+    digests = {p.name: file_digest(p) for p in sorted(folder.iterdir()) if p.is_file()}
+    meta = {"method": method.name, **info, "sha256": digests}
+    (folder / "latentcot.json").write_text(json.dumps(meta, indent=2))
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file, hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -186,11 +247,92 @@ def _cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def read_info(path: str | Path) -> dict[str, Any]:
-    """``latentcot.json`` of a checkpoint: method name, config, step, epoch, stage, ..."""
+    """``latentcot.json`` of a checkpoint: method name, config, step, epoch, stage, ...
+
+    Raises:
+        LatentCotError: naming the file when it is missing, not JSON or not a checkpoint's.
+    """
+    from latentcot.data.formats import load_json
+    from latentcot.files import read_regular_file
+
     file = Path(path) / "latentcot.json"
-    if not file.is_file():
+    if not file.exists():
         raise LatentCotError(f"{path}: not a latentcot checkpoint (no latentcot.json)")
-    return json.loads(file.read_text())
+    try:
+        info, error = load_json(read_regular_file(file, "checkpoint file").decode("utf-8"))
+    except UnicodeDecodeError:
+        info, error = None, "not UTF-8 text"
+    if error is None and not (isinstance(info, dict) and isinstance(info.get("method"), str)
+                              and isinstance(info.get("config", {}), dict) and isinstance(info.get("step", 0), int)):
+        error = "not a latentcot checkpoint description (a method name, a config object, an integer step)"
+    if error is not None:
+        raise LatentCotError(f"{file}: corrupt ({error})")
+    return cast(dict[str, Any], info)
+
+
+def verify_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Check a checkpoint folder before any library loads from it; returns ``latentcot.json``.
+
+    Refuses pickle-format weights (``pytorch_model.bin``, ``*.pt``: nothing is ever unpickled, so
+    transformers is never pointed at a folder holding them), a file whose SHA-256 differs from the
+    one recorded at saving, and a ``*.safetensors`` file that is empty, truncated or has a bad
+    header, or holds float64 weights.
+
+    Raises:
+        LatentCotError: one line naming the file.
+    """
+    folder = Path(path)
+    info = read_info(folder)
+    if not isinstance(info.get("config"), dict):
+        raise LatentCotError(f"{folder / 'latentcot.json'}: corrupt (no config object)")
+    for file in sorted(folder.iterdir()):
+        if file.suffix in PICKLE_SUFFIXES:
+            raise LatentCotError(f"{file}: a pickle-format weight file; latentcot loads safetensors only "
+                                 "(convert it with safetensors, or remove it)")
+    digests = info.get("sha256", {})
+    for name, digest in (digests.items() if isinstance(digests, dict) else ()):
+        file = folder / name
+        if file.is_file() and file_digest(file) != digest:  # a deleted file (a dropped step decoder) is fine
+            raise LatentCotError(f"{file}: corrupt (its SHA-256 differs from the one recorded when it was saved)")
+    for file in sorted(folder.glob("*.safetensors")):
+        _check_safetensors_header(file)
+    return info
+
+
+def _check_safetensors_header(file: Path) -> None:
+    if file.stat().st_size == 0:
+        raise LatentCotError(f"{file}: empty file")
+    try:
+        with safe_open(str(file), framework="pt") as f:
+            for key in f.keys():
+                dtype = f.get_slice(key).get_dtype()
+                if dtype in ("F64", "float64"):
+                    raise LatentCotError(f"{file}: tensor '{key}' is float64; checkpoints hold float32, float16 "
+                                         "or bfloat16 weights")
+    except LatentCotError:
+        raise
+    except Exception as err:  # safetensors raises its own error types for every malformed file
+        raise LatentCotError(f"{file}: corrupt safetensors file ({str(err).splitlines()[0][:160]})") from None
+
+
+def load_tensors(file: Path) -> dict[str, torch.Tensor]:
+    """A safetensors file's tensors; every floating tensor must be finite and not float64.
+
+    Raises:
+        LatentCotError: naming the file (and the tensor) when it is unreadable or holds bad values.
+    """
+    _check_safetensors_header(file)
+    try:
+        tensors = load_file(file)
+    except Exception as err:  # truncated data past a valid header
+        raise LatentCotError(f"{file}: corrupt safetensors file ({str(err).splitlines()[0][:160]})") from None
+    for key, tensor in tensors.items():
+        if tensor.is_floating_point() and tensor.numel():
+            if tensor.dtype not in WEIGHT_DTYPES:
+                raise LatentCotError(f"{file}: tensor '{key}' is {tensor.dtype}; expected float32, float16 or bfloat16")
+            if not bool(torch.isfinite(tensor).all()):
+                raise LatentCotError(f"{file}: tensor '{key}' holds NaN or infinite values")
+    return tensors
 
 
 def read_method_state(path: str | Path) -> dict[str, torch.Tensor]:
@@ -201,17 +343,22 @@ def read_method_state(path: str | Path) -> dict[str, torch.Tensor]:
     folder = Path(path)
     index = folder / "model.safetensors.index.json"
     if index.is_file():  # a sharded backbone
-        shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        try:
+            shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise LatentCotError(f"{index}: corrupt (expected a JSON object with a weight_map)") from None
+        if not all(isinstance(s, str) and "/" not in s and (folder / s).is_file() for s in shards):
+            raise LatentCotError(f"{index}: names shard files that are not in the folder")
     elif (folder / "model.safetensors").is_file():
         shards = ["model.safetensors"]
     else:
         raise LatentCotError(f"{folder}: no model.safetensors (or index) in the checkpoint")
     state: dict[str, torch.Tensor] = {}
     for shard in shards:
-        state.update({f"backbone.{k}": v for k, v in load_file(folder / shard).items()})
+        state.update({f"backbone.{k}": v for k, v in load_tensors(folder / shard).items()})
     for extra in ("method.safetensors", "step_decoder.safetensors"):
         if (folder / extra).is_file():
-            state.update(load_file(folder / extra))
+            state.update(load_tensors(folder / extra))
     return state
 
 
@@ -243,7 +390,11 @@ def load_checkpoint(path: str | Path, method: Method) -> dict[str, Any]:
     info = read_info(path)
     state = read_method_state(path)
     module = cast(nn.Module, method)  # every method is an nn.Module (see methods/base.py)
-    result = module.load_state_dict(state, strict=False)
+    try:
+        result = module.load_state_dict(state, strict=False)
+    except RuntimeError as err:  # a tensor of the wrong shape
+        detail = " ".join(str(err).split())[:300]
+        raise LatentCotError(f"{Path(path) / 'model.safetensors'}: does not fit method '{info['method']}' ({detail})") from None
     missing = missing_keys_that_matter(module, result.missing_keys)
     if missing or result.unexpected_keys:
         raise LatentCotError(
@@ -258,5 +409,10 @@ def load_trainer_state(path: str | Path) -> dict[str, Any]:
     folder = Path(path)
     if not (folder / "trainer_state.json").is_file():
         raise LatentCotError(f"{folder}: no trainer_state.json; this checkpoint cannot be resumed")
-    tensors = load_file(folder / "trainer_state.safetensors")
-    return decode_state(json.loads((folder / "trainer_state.json").read_text()), tensors)
+    file = folder / "trainer_state.safetensors"
+    _check_safetensors_header(file)
+    try:
+        tensors = load_file(file)
+        return cast(dict[str, Any], decode_state(json.loads((folder / "trainer_state.json").read_text()), tensors))
+    except Exception as err:  # a corrupt file of either half; the state is ours, any flaw is corruption
+        raise LatentCotError(f"{folder / 'trainer_state.json'}: corrupt training state ({type(err).__name__})") from None

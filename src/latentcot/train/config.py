@@ -67,6 +67,8 @@ class TrainConfig:
             raise LatentCotError("set max_steps > 0 or epochs >= 1: the run has no length")
         if self.lr <= 0:
             raise LatentCotError(f"lr must be positive, got {self.lr}")
+        if self.weight_decay < 0:
+            raise LatentCotError(f"weight_decay must be 0 or more, got {self.weight_decay}")
         if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
             raise LatentCotError(f"betas must be two numbers in [0, 1), got {self.betas}")
         if self.clip_grad < 0:

@@ -60,12 +60,25 @@ class ModelConfig:
     dropout: float = option(0.0, "dropout for presets built from scratch")
     max_positions: int = option(1024, "longest sequence for presets")
 
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.dropout < 1.0:
+            raise LatentCotError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.max_positions < 8:
+            raise LatentCotError(f"max_positions must be at least 8, got {self.max_positions}")
+
 
 @dataclass
 class EvalConfig:
     batch_size: int = option(64, "questions per generation batch")
     max_new_tokens: int = option(64, "generation budget per question")
     n_latents: int = option(-1, "continuous thoughts at inference (-1 = the method's default)")
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "max_new_tokens"):
+            if getattr(self, name) < 1:
+                raise LatentCotError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.n_latents < -1:
+            raise LatentCotError(f"n_latents must be -1 (the method's default) or more, got {self.n_latents}")
 
 
 @dataclass
@@ -91,6 +104,33 @@ class RunConfig:
         if not isinstance(name, str):
             raise LatentCotError("method: needs 'name' (e.g. method: {name: coconut})")
         return method_config(name, options, where="method")
+
+
+def check_paths(cfg: RunConfig) -> None:
+    """The config's files and folders, checked when it is loaded (before any model is built).
+
+    Raises:
+        LatentCotError: naming the key: a data file that is a directory, FIFO or missing, an
+            ``out_dir`` that is a file or not writable, a local model or tokenizer folder that
+            does not exist.
+    """
+    from latentcot.files import check_writable_dir
+    from latentcot.models.loading import looks_local
+
+    for key in ("train_file", "eval_file"):
+        value = getattr(cfg.data, key)
+        if value:
+            path = Path(value)
+            if not path.is_file() and (path.exists() or path.is_symlink()):
+                raise LatentCotError(f"data.{key} '{value}': not a regular file (a directory, FIFO or broken link)")
+            path = resolve_data_path(value, cfg.data, key)
+            if not path.is_file():
+                raise LatentCotError(f"data.{key} '{path}': not a regular file")
+    check_writable_dir(cfg.out_dir, "out_dir")
+    for key in ("name_or_path", "tokenizer"):
+        value = getattr(cfg.model, key)
+        if value and value not in PRESETS and looks_local(value) and not Path(value).is_dir():
+            raise LatentCotError(f"model.{key} '{value}': no such local folder")
 
 
 def resolve_data_path(path: str, cfg: DataConfig, key: str) -> Path:
@@ -161,7 +201,7 @@ def load_trained(path: str | Path) -> tuple[Method, RunConfig]:
         path = latest
     if not (path / "latentcot.json").is_file():
         raise LatentCotError(f"{path}: not a latentcot checkpoint (no latentcot.json)")
-    info = ckpt.read_info(path)
+    info = ckpt.verify_checkpoint(path)  # before transformers opens anything in the folder
     cfg = from_dict(RunConfig, info["config"], where=f"{path}/latentcot.json: config")
     options = dict(cfg.method)
     name = options.pop("name")
@@ -170,7 +210,11 @@ def load_trained(path: str | Path) -> tuple[Method, RunConfig]:
         # weights (step_decoder.safetensors): at inference it is never built for nothing
         options["build_step_decoder"] = False
     tokenizer = load_tokenizer(path)
-    backbone = load_backbone(path)
+    try:
+        backbone = load_backbone(path)
+    except (RuntimeError, KeyError) as err:  # a config.json that does not fit the weights
+        raise LatentCotError(f"{path / 'model.safetensors'}: does not fit {path / 'config.json'} "
+                             f"({' '.join(str(err).split())[:200]})") from None
     method = build_method(name, method_config(name, options, where="method"), backbone, tokenizer)
     ckpt.load_checkpoint(path, method)
     method.eval()
@@ -182,21 +226,31 @@ def evaluate_run(method: Method, cfg: RunConfig, held_out: list[ReasoningExample
     return evaluate(method, held_out, cfg.data.task, cfg.eval.batch_size, cfg.eval.max_new_tokens, **options)
 
 
-def main(cfg: RunConfig, resume: bool = False) -> dict[str, Any]:
+def main(cfg: RunConfig, resume: bool = False, overwrite: bool = False) -> dict[str, Any]:
     """Train the configured method and evaluate it on the held-out set.
+
+    Args:
+        cfg: the run config.
+        resume: continue the run in ``cfg.out_dir`` from its latest checkpoint.
+        overwrite: replace the run already in ``cfg.out_dir`` (its checkpoints, metrics, logs).
 
     Returns:
         ``{"train": final training metrics, "eval": evaluation summary, "checkpoint": path}``.
+
+    Raises:
+        LatentCotError: ``cfg.out_dir`` already holds a run and neither flag is given.
     """
-    ctx = init_distributed(cfg.seed)
+    check_paths(cfg)
     out = Path(cfg.out_dir)
+    ckpt.prepare_run_dir(out, resume, overwrite)  # before anything is written into it
+    ctx = init_distributed(cfg.seed)
     train, held_out, source = load_examples(cfg.data, cfg.seed)
     method = build(cfg, train, held_out)
     if ctx.is_main:
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.yaml")
         print(f"[latentcot] {method.name}: {len(train)} training records, {len(held_out)} held-out from {source}")
-    trainer = Trainer(method, train, cfg.train, out, dist=ctx, run_config=to_dict(cfg))
+    trainer = Trainer(method, train, cfg.train, out, dist=ctx, run_config=to_dict(cfg), checked_run_dir=True)
     metrics = trainer.fit(resume=resume)
     result = evaluate_run(method, cfg, held_out)
     if ctx.is_main:

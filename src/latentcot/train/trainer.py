@@ -129,6 +129,8 @@ class Trainer:
         dist: the process context; by default :func:`init_distributed` is called.
         run_config: the full resolved run config to record in the run folder and checkpoints
             (defaults to ``{"method": method.config, "train": cfg}``).
+        checked_run_dir: the caller has already run :func:`checkpoint.prepare_run_dir` (the
+            recipe does, before writing its config); otherwise :meth:`fit` does.
     """
 
     def __init__(
@@ -140,6 +142,7 @@ class Trainer:
         eval_fn: EvalFn | None = None,
         dist: DistContext | None = None,
         run_config: dict[str, Any] | None = None,
+        checked_run_dir: bool = False,
     ) -> None:
         self.method = method
         self.examples = train_examples
@@ -148,6 +151,7 @@ class Trainer:
         self.eval_fn = eval_fn
         self.dist = dist or init_distributed()
         self.run_config = run_config or {"method": to_dict(method.config), "train": to_dict(cfg)}
+        self.checked_run_dir = checked_run_dir
         world = self.dist.world_size
         self.fsdp = world > 1 and cfg.distributed == "fsdp"
         self.steps_per_epoch = len(epoch_batches(len(train_examples), 0, cfg, 0, world)) // cfg.grad_accum
@@ -231,7 +235,7 @@ class Trainer:
         return path
 
     def _restore(self, model: nn.Module, path: Path) -> None:
-        info = ckpt.read_info(path)
+        info = ckpt.verify_checkpoint(path)
         now = {"world_size": self.dist.world_size, "batch_size": self.cfg.batch_size,
                "grad_accum": self.cfg.grad_accum, "num_examples": len(self.examples)}
         for key, value in now.items():
@@ -259,11 +263,39 @@ class Trainer:
     def _log(self, row: dict[str, Any]) -> None:
         if not self.dist.is_main:
             return
+        # strict JSON: a non-finite number is written as null, never as a bare NaN
+        row = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in row.items()}
         with open(self.run_dir / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(row) + "\n")
+            f.write(json.dumps(row, allow_nan=False) + "\n")
         for key, value in row.items():
-            if key != "step":
+            if key != "step" and value is not None:
                 self.writer.add_scalar(key, value, row["step"])
+
+    def _trim_metrics(self) -> None:
+        """On resume: drop the rows logged after the checkpoint (they are logged again) and any
+        line a kill cut short, so each step appears once."""
+        path = self.run_dir / "metrics.jsonl"
+        if not self.dist.is_main or not path.is_file():
+            return
+        keep = []
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] <= self.step:
+                keep.append(line + "\n")
+        tmp = path.with_suffix(".jsonl.tmp")
+        tmp.write_text("".join(keep))
+        tmp.replace(path)
+
+    def _stop_non_finite(self, loss: float, grad_norm: float) -> None:
+        latest = ckpt.latest_checkpoint(self.run_dir)
+        kept = f"the last good checkpoint is {latest}" if latest else "no checkpoint was written yet (train.save_every)"
+        raise LatentCotError(
+            f"step {self.step + 1}: loss {loss:.4g}, gradient norm {grad_norm:.4g} is not finite; training stopped "
+            f"before this step changed the weights and {kept} (try a lower train.lr or train.clip_grad > 0)"
+        )
 
     def _evaluate(self) -> None:
         self.method.eval()
@@ -284,14 +316,26 @@ class Trainer:
         new_stage = stage != self.method.stage_for_epoch(self.epoch - 1)
         return when == "epoch" or (when == "stage" and new_stage)
 
-    def fit(self, resume: bool = False) -> dict[str, Any]:
+    def fit(self, resume: bool = False, overwrite: bool = False) -> dict[str, Any]:
         """Train to ``total_steps``; with ``resume`` continue exactly from the latest checkpoint.
+
+        Args:
+            resume: continue the run in ``run_dir`` (a fresh start when it has no checkpoint).
+            overwrite: replace a run already in ``run_dir``; without either flag such a run is refused.
 
         Returns:
             The last logged training metrics and evaluation results, plus the final step,
             epoch and checkpoint path.
+
+        Raises:
+            LatentCotError: ``run_dir`` holds another run; or a step's loss or gradient norm is
+                not finite (the run stops before that step changes the weights; checkpoints
+                written so far are kept).
         """
         cfg, ctx, method = self.cfg, self.dist, self.method
+        if not self.checked_run_dir:
+            ckpt.prepare_run_dir(self.run_dir, resume, overwrite)
+            self.dist.barrier()
         model = self._wrap()
         method.train()
         beta1, beta2 = cfg.betas  # two numbers (checked by TrainConfig)
@@ -303,6 +347,8 @@ class Trainer:
             self._restore(model, latest)
         else:
             seed_everything(cfg.seed + ctx.rank)
+        if resume:
+            self._trim_metrics()
         if ctx.is_main:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -338,16 +384,27 @@ class Trainer:
             )
             micro_batches = iter(loader)
             while True:
+                step_loss = torch.zeros((), device=ctx.device)
                 for i in range(cfg.grad_accum):
                     batch = {k: v.to(ctx.device) if isinstance(v, torch.Tensor) else v
                              for k, v in next(micro_batches).items()}
                     with self._sync_gradients(model, i == cfg.grad_accum - 1), autocast():
                         out = model(batch)
                     (out.loss / cfg.grad_accum).backward()
-                    loss_sum += out.loss.detach() / cfg.grad_accum
+                    step_loss += out.loss.detach() / cfg.grad_accum
                     for key, value in out.logs.items():
                         log_sums[key] = log_sums.get(key, 0.0) + float(value) / cfg.grad_accum
                 grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad or math.inf)
+                norm = grad_norm.full_tensor() if isinstance(grad_norm, DTensor) else grad_norm
+                finite = (torch.isfinite(step_loss) & torch.isfinite(norm)).float()
+                if ctx.world_size > 1:  # every rank stops together, none waits for the others
+                    dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+                if not bool(finite):
+                    bar.close()
+                    if ctx.is_main:
+                        self.writer.close()
+                    self._stop_non_finite(float(step_loss), float(norm))
+                loss_sum += step_loss
                 lr = float(self.scheduler.get_last_lr()[0])
                 self.optimizer.step()
                 self.scheduler.step()
@@ -368,7 +425,7 @@ class Trainer:
                     row = {
                         "step": self.step, "epoch": self.epoch, "stage": stage,
                         "loss": loss_sum.item() / log_steps, "lr": lr,
-                        "grad_norm": float(grad_norm.full_tensor() if isinstance(grad_norm, DTensor) else grad_norm),
+                        "grad_norm": float(norm),
                         "examples_per_s": log_steps * self.effective_batch_size / elapsed,
                         **{k: v / log_steps for k, v in log_sums.items()},
                     }
