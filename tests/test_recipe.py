@@ -131,3 +131,23 @@ def test_report_covers_every_run(tmp_path):
     page = out.read_text()
     assert "data:image/png;base64," in page and "<td>coconut</td>" in page and "config.yaml" in page
     assert cli(["report", str(tmp_path), "--out", str(out)]) == 2  # not a run folder: one-line error
+
+
+def test_init_from_starts_coconut_from_a_trained_cot_run_at_stage_1(tmp_path):
+    cot = load_config(RunConfig, None, [*TINY, f"out_dir={tmp_path / 'cot'}", "train.epochs=1", "method={name: cot}"])
+    run(cot)
+    trained, _ = load_trained(tmp_path / "cot")
+    cfg = load_config(RunConfig, None, [*TINY, f"out_dir={tmp_path / 'coconut'}", f"model.init_from={tmp_path / 'cot'}",
+                                        "method={name: coconut, max_latent_stage: 2, epochs_per_stage: 1, start_stage: 1}"])
+    from latentcot.train.recipe import build
+
+    method = build(cfg, [], [])
+    assert method.stage_for_epoch(0) == 1 and method.stage_for_epoch(5) == 3
+    ours, theirs = method.backbone.state_dict(), trained.backbone.state_dict()
+    for key, value in theirs.items():  # the same weights; the vocabulary grew by the latent tokens
+        assert torch.equal(ours[key][: value.shape[0]], value), key
+    assert method.tokenizer.get_vocab().items() >= trained.tokenizer.get_vocab().items()
+    with pytest.raises(LatentCotError, match="start_stage"):
+        load_config(RunConfig, None, [*TINY, "method={name: coconut, max_latent_stage: 2, start_stage: 4}"])
+    with pytest.raises(LatentCotError, match="no checkpoint|not a latentcot checkpoint"):
+        build(load_config(RunConfig, None, [*TINY, f"model.init_from={tmp_path}", "method={name: cot}"]), [], [])

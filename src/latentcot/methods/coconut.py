@@ -54,6 +54,10 @@ class CoconutConfig:
     uniform_prob: float = option(0.0, "probability that an example uses a uniformly random stage instead")
     reset_optimizer_per_stage: bool = option(True, "trainer resets the optimizer state when the stage changes")
     no_curriculum: bool = option(False, "train on the final stage from the start (paper's 'w/o curriculum')")
+    start_stage: int = option(
+        0, "first curriculum stage; 1 skips stage 0 (CoT) when the backbone starts from a trained CoT model "
+        "(model.init_from), as the paper's GSM8k recipe does",
+    )
     latent_token_names: Literal["default", "coconut"] = option(
         "default", "'default' (<bot> <latent> <eot>) or 'coconut' (<|start-latent|> <|latent|> <|end-latent|>)"
     )
@@ -71,6 +75,8 @@ class CoconutConfig:
                 raise LatentCotError(f"{key}: must be >= 1, got {getattr(self, key)}")
         if self.max_latent_stage < 0:
             raise LatentCotError(f"max_latent_stage: must be >= 0, got {self.max_latent_stage}")
+        if not 0 <= self.start_stage <= self.max_latent_stage + 1:
+            raise LatentCotError(f"start_stage: must be in [0, max_latent_stage + 1], got {self.start_stage}")
         if not 0.0 <= self.uniform_prob <= 1.0:
             raise LatentCotError(f"uniform_prob: must be in [0, 1], got {self.uniform_prob}")
 
@@ -97,8 +103,9 @@ class Coconut(nn.Module):
         return 1 if self.config.no_curriculum else self.config.max_latent_stage + 2
 
     def stage_for_epoch(self, epoch: int) -> int:
-        """The curriculum stage of a 0-based epoch: ``epoch // epochs_per_stage``, capped at the last."""
-        return min(epoch // self.config.epochs_per_stage, self.num_stages() - 1)
+        """The curriculum stage of a 0-based epoch: ``start_stage + epoch // epochs_per_stage``, capped
+        at the last."""
+        return min(self.config.start_stage + epoch // self.config.epochs_per_stage, self.num_stages() - 1)
 
     def layout(self, num_steps: int, stage: int) -> tuple[int, int]:
         """(steps replaced, continuous thoughts) for an example with ``num_steps`` steps at ``stage``."""

@@ -45,13 +45,13 @@ from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 from latentcot.config import from_dict, option
 from latentcot.data.record import ReasoningExample
 from latentcot.errors import LatentCotError
-from latentcot.latent import latent_forward, lm_loss
+from latentcot.latent import latent_forward
 from latentcot.latent.generate import Generation
 from latentcot.latent.loop import _cache_keyword  # transformers 5.x renamed the cache keyword
 from latentcot.methods.base import Batch, LossOutput, ReasonOutput
 from latentcot.methods.coconut import Coconut, CoconutConfig
 from latentcot.methods.codi import Codi, CodiConfig, apply_lora
-from latentcot.methods.sequences import answer_ids, steps_ids
+from latentcot.methods.sequences import ANSWER_SEPARATOR, answer_ids, encode, steps_ids
 
 STEP_DECODER = "step_decoder."  # the checkpoint writer's prefix for the droppable decoder file
 BASES: dict[str, tuple[type, type]] = {"coconut": (CoconutConfig, Coconut), "codi": (CodiConfig, Codi)}
@@ -156,6 +156,7 @@ class SimCot(nn.Module):
             self.add_module(child_name, child)
         self.config, self.tokenizer, self.c = config, tokenizer, config.group_size()
         self.reset_optimizer_per_stage = base.reset_optimizer_per_stage
+        self._separator = encode(tokenizer, ANSWER_SEPARATOR)[-1]
         self.step_decoder: nn.Module | None = None
         if config.build_step_decoder:
             self.build_step_decoder()
@@ -277,8 +278,15 @@ class SimCot(nn.Module):
             ids == self.base.tokens.latent,
             self.base.project,
         )
-        loss = lm_loss(self.backbone, fwd.hidden_states, batch["labels"])
-        return LossOutput(loss, {"loss": float(loss.detach())}), fwd.latents
+        labels = batch["labels"]
+        targets, keep = labels[:, 1:], labels[:, 1:] != -100
+        head = self.backbone.get_output_embeddings()
+        per_token = F.cross_entropy(head(fwd.hidden_states[:, :-1][keep]).float(), targets[keep], reduction="none")
+        loss = per_token.mean()  # lm_loss, keeping each token's term for the answer's
+        # the answer's first token follows the separator: its loss shows when the readout is learned
+        answer = (labels[:, :-1] == self._separator)[keep]
+        logs = {"loss": float(loss.detach()), "answer_loss": float(per_token[answer].mean().detach())}
+        return LossOutput(loss, logs), fwd.latents
 
     def _token_embeddings(self, decoder: PreTrainedModel, ids: torch.Tensor) -> torch.Tensor:
         """Step tokens as the decoder reads them: through the base's embedding or its own."""

@@ -59,6 +59,10 @@ class ModelConfig:
     tokenizer: str = option("", "tokenizer name/folder; '' = word-level trained on the data for presets, the model's own otherwise")
     dropout: float = option(0.0, "dropout for presets built from scratch")
     max_positions: int = option(1024, "longest sequence for presets")
+    init_from: str = option(
+        "", "start from the backbone and tokenizer of a trained run (its folder or a checkpoint folder), e.g. a "
+        "CoT run before Coconut with method.start_stage=1; '' = name_or_path"
+    )
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.dropout < 1.0:
@@ -171,6 +175,9 @@ def build(cfg: RunConfig, train: list[ReasoningExample], held_out: list[Reasonin
     """Tokenizer, backbone and method for a fresh run."""
     options = dict(cfg.method)
     name = options.pop("name")
+    if cfg.model.init_from:  # the trained run's own tokenizer and weights; the method adds its tokens
+        start = checkpoint_folder(cfg.model.init_from)
+        return build_method(name, method_config(name, options, "method"), load_backbone(start), load_tokenizer(start))
     scratch = cfg.model.name_or_path in PRESETS
     if cfg.model.tokenizer:
         tokenizer = load_tokenizer(cfg.model.tokenizer)
@@ -188,11 +195,8 @@ def build(cfg: RunConfig, train: list[ReasoningExample], held_out: list[Reasonin
     return build_method(name, method_cfg, backbone, tokenizer)
 
 
-def load_trained(path: str | Path) -> tuple[Method, RunConfig]:
-    """Rebuild a trained method from a checkpoint folder (or a run folder: its latest checkpoint).
-
-    Only safetensors and JSON are read; nothing is unpickled.
-    """
+def checkpoint_folder(path: str | Path) -> Path:
+    """A checkpoint folder, or a run folder's latest checkpoint."""
     path = Path(path)
     if (path / "checkpoints").is_dir():
         latest = ckpt.latest_checkpoint(path)
@@ -201,6 +205,15 @@ def load_trained(path: str | Path) -> tuple[Method, RunConfig]:
         path = latest
     if not (path / "latentcot.json").is_file():
         raise LatentCotError(f"{path}: not a latentcot checkpoint (no latentcot.json)")
+    return path
+
+
+def load_trained(path: str | Path) -> tuple[Method, RunConfig]:
+    """Rebuild a trained method from a checkpoint folder (or a run folder: its latest checkpoint).
+
+    Only safetensors and JSON are read; nothing is unpickled.
+    """
+    path = checkpoint_folder(path)
     info = ckpt.verify_checkpoint(path)  # before transformers opens anything in the folder
     cfg = from_dict(RunConfig, info["config"], where=f"{path}/latentcot.json: config")
     options = dict(cfg.method)
