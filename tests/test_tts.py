@@ -1,6 +1,7 @@
 """Parallel test-time scaling: sampled latent trajectories (noise / MC dropout), aggregation, the
 Latent Reward Model and the latent-trajectory signals."""
 
+import json
 import math
 
 import pytest
@@ -250,3 +251,41 @@ def test_evaluate_tts_vote_signal_and_pruning(coconut):
     assert pruned.forward_passes_per_question < result.forward_passes_per_question
     with pytest.raises(LatentCotError, match="reward model"):
         evaluate_tts(method, examples, "prosqa", TtsConfig(2, aggregate="reward"), max_new_tokens=4)
+
+
+def test_cli_eval_samples_and_reward(coconut, tmp_path, capsys):
+    from latentcot.cli import main
+    from latentcot.config import to_dict
+    from latentcot.data.formats import write_examples
+    from latentcot.train.checkpoint import save_checkpoint
+    from latentcot.train.recipe import ModelConfig, RunConfig
+
+    method, _ = coconut
+    options = {"name": "coconut", "c_thought": 1, "max_latent_stage": 3}
+    cfg = RunConfig(model=ModelConfig(name_or_path="micro"), method=options)
+    folder = save_checkpoint(tmp_path, method, {"step": 1, "config": to_dict(cfg)})
+    data = tmp_path / "val.jsonl"
+    write_examples(_task(6), data)
+    out = tmp_path / "tts.json"
+    common = ["--data", str(data), "--task", "prosqa", "--max-new-tokens", "6"]
+    argv = [
+        "eval",
+        str(folder),
+        *common,
+        "--samples",
+        "3",
+        "--sampler",
+        "noise",
+        "--noise",
+        "1",
+        "--out",
+        str(out),
+    ]
+    assert main(argv) == 0
+    assert "coconut+vote@3" in capsys.readouterr().out
+    saved = json.loads(out.read_text())
+    assert all(len(p["samples"]) == 3 for p in saved["predictions"])
+    # an untrained reasoner gets every sample wrong: nothing to contrast, and the command says so
+    argv = ["reward", str(folder), *common, "--out", str(tmp_path / "rm"), "--samples", "4", "--steps", "2"]
+    assert main(argv) == 2
+    assert "questions with both right and wrong samples" in capsys.readouterr().err

@@ -18,6 +18,7 @@ GROUPS = {
     "inspect": "latentcot.cli.inspect",
     "visual": "latentcot.cli.visual",
     "report": "latentcot.cli.report",
+    "tts": "latentcot.cli.tts",  # reward (test-time scaling)
 }
 
 

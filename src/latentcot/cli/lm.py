@@ -27,6 +27,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from latentcot.cli.tts import evaluate_sampled, wants_sampling
     from latentcot.data.formats import read_examples
     from latentcot.eval.evaluate import evaluate, format_table, write_result
     from latentcot.train.recipe import load_trained
@@ -36,7 +37,10 @@ def _eval(args: argparse.Namespace) -> int:
     if args.n:
         examples = examples[: args.n]
     options = {"n_latents": args.n_latents} if args.n_latents is not None else {}
-    result = evaluate(method, examples, args.task or cfg.data.task, args.batch_size, args.max_new_tokens, **options)
+    if wants_sampling(args):  # test-time scaling: N sampled trajectories per question
+        result = evaluate_sampled(args, method, examples, args.task or cfg.data.task)
+    else:
+        result = evaluate(method, examples, args.task or cfg.data.task, args.batch_size, args.max_new_tokens, **options)
     print(format_table([result]))
     if args.out:
         write_result(result, args.out)
@@ -62,7 +66,7 @@ def _generate(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from latentcot.demo import run_demo
 
-    run_demo(out_dir=Path(args.out), quick=args.quick)
+    run_demo(out_dir=Path(args.out), quick=args.quick, seed=args.seed)
     return 0
 
 
@@ -82,6 +86,7 @@ class _HelpWithConfigKeys(argparse.Action):
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from latentcot.cli.tts import add_eval_arguments
     p = sub.add_parser(
         "train",
         help="train a language-model method from a YAML recipe",
@@ -108,6 +113,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--n-latents", type=int, help="continuous thoughts at inference (latent methods)")
     p.add_argument("--out", help="write the summary and predictions as JSON here")
+    add_eval_arguments(p)  # --samples, --sampler, --aggregate, ... (test-time scaling)
     p.set_defaults(handler=_eval)
 
     p = sub.add_parser("generate", help="answer one question; show each latent's nearest tokens")
@@ -128,4 +134,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", default="runs/demo", help="folder for the demo's runs and checkpoints")
     p.add_argument("--quick", action="store_true", help="a much smaller run (seconds), for smoke tests")
+    p.add_argument("--seed", type=int, default=0, help="seed of the training data, initialisation and data order")
     p.set_defaults(handler=_demo)

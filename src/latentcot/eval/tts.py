@@ -24,7 +24,7 @@ from latentcot.data.record import ReasoningExample
 from latentcot.errors import LatentCotError
 from latentcot.eval.answers import is_correct, normalise_answer
 from latentcot.eval.evaluate import EvalResult
-from latentcot.eval.reward import LatentRewardModel
+from latentcot.eval.reward import LatentRewardModel, ThoughtGroup
 from latentcot.latent.loop import Project
 from latentcot.latent.sampling import LatentSamples, Pruning, Score, ThoughtSampler, sample_trajectories
 from latentcot.latent.signals import SIGNALS, trajectory_signals
@@ -355,3 +355,30 @@ def evaluate_tts(
         batch_size=batch_size,
         predictions=predictions,
     )
+
+
+@torch.no_grad()
+def collect_groups(
+    method: Method,
+    examples: Sequence[ReasoningExample],
+    task: str,
+    n_samples: int,
+    sampler: ThoughtSampler,
+    batch_size: int = 64,
+    max_new_tokens: int = 16,
+    n_latents: int | None = None,
+) -> list[ThoughtGroup]:
+    """The reasoner's own samples as reward-model training data: per question, its N trajectories'
+    thoughts and whether each answer is right (the reference's labels when it estimates no
+    per-step values). Every question is returned; :func:`latentcot.eval.reward.train_reward_model`
+    keeps those with both right and wrong samples."""
+    groups = []
+    for start in range(0, len(examples), batch_size):
+        chunk = examples[start : start + batch_size]
+        out = sample_answers(method, [ex.question for ex in chunk], n_samples, sampler, n_latents, max_new_tokens)
+        thoughts = out.samples.thoughts.detach().cpu()
+        for i, ex in enumerate(chunk):
+            rows = range(i * n_samples, (i + 1) * n_samples)
+            labels = torch.tensor([float(is_correct(task, out.answers[r], ex.answer)) for r in rows])
+            groups.append(ThoughtGroup(out.question_ids[i * n_samples], thoughts[rows.start : rows.stop], labels))
+    return groups
