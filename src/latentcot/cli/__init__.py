@@ -22,13 +22,41 @@ GROUPS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+# command -> (the group that registers it, its line in `latentcot --help`). Only the group of the
+# command being run is imported, so `latentcot --help` and the data commands never import torch.
+COMMANDS = {
+    "data": ("data", "generate, validate, convert and inspect data sets"),
+    "train": ("lm", "train a language-model method from a YAML recipe"),
+    "eval": ("lm", "evaluate a checkpoint on a data file (accuracy and efficiency)"),
+    "generate": ("lm", "answer one question; show each latent's nearest tokens"),
+    "demo": ("lm", "the main job: train tiny nocot/cot/coconut/simcot models on CPU and compare them"),
+    "diffusion": ("diffusion", "JiT toy (x/eps/v prediction) and CoTj schedule planning"),
+    "inspect": ("inspect", "look inside a checkpoint's latents: decoded steps, nearest tokens, collapse diagnostics"),
+    "visual": ("visual", "EndoCoT on visual puzzles: train, evaluate, solve one puzzle"),
+    "report": ("report", "an HTML report (loss curves, evaluation table, configs) over run folders"),
+    "reward": ("tts", "train a Latent Reward Model on a latent reasoner's own sampled trajectories"),
+}
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The `latentcot` parser.
+
+    Args:
+        argv: the arguments about to be parsed: only the group of their command is imported and
+            the other commands are listed by name and help. None imports every group.
+    """
     parser = argparse.ArgumentParser(
         prog="latentcot",
         description="Train, evaluate and look inside models that reason in latent space.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in GROUPS.values():
+    if argv is None:
+        groups = list(GROUPS)
+    else:
+        command = next((a for a in argv if not a.startswith("-")), None)
+        groups = [COMMANDS[command][0]] if command in COMMANDS else []
+    for group in groups:
+        module = GROUPS[group]
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as err:
@@ -36,11 +64,15 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue  # group not built yet
         mod.register(sub)
+    for name, (_, help) in COMMANDS.items():
+        if name not in sub.choices:
+            sub.add_parser(name, help=help)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()

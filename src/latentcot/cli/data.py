@@ -11,12 +11,29 @@ from pathlib import Path
 from latentcot.data import paths
 from latentcot.data.download import download
 from latentcot.data.formats import FORMATS, read_examples, write_examples
-from latentcot.data.generators import GENERATORS, generate
 from latentcot.data.stats import dataset_stats, format_table
 from latentcot.data.validate import validate_file
 
 
+class _Tasks:
+    """The generator names, imported only when argparse looks at them (``data generate``), so
+    the other data commands never import the generators (and what they import)."""
+
+    def _names(self) -> list[str]:
+        from latentcot.data.generators import GENERATORS
+
+        return sorted(GENERATORS)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names()
+
+    def __iter__(self):  # noqa: ANN204
+        return iter(self._names())
+
+
 def _generate(args: argparse.Namespace) -> int:
+    from latentcot.data.generators import generate
+
     given = (("digits", args.digits), ("max_steps", args.max_steps), ("length", args.length), ("modulus", args.modulus))
     options = {k: v for k, v in given if v is not None}
     start = time.perf_counter()
@@ -42,7 +59,10 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _convert(args: argparse.Namespace) -> int:
     examples = read_examples(args.input, args.input_format)
-    write_examples(examples, args.output, args.output_format)
+    write_examples(examples, args.output, args.output_format)  # refuses what would not read back identical
+    dropped = sorted({k for ex in examples for k in ex.meta if not k.startswith("_")})
+    if dropped and (args.output_format or Path(args.output).suffix) in ("icot", ".txt"):
+        print(f"note: iCoT text has no place for the extra fields {', '.join(dropped)}; they are not written")
     print(f"converted {len(examples)} records: {args.input} -> {args.output}")
     return 0
 
@@ -70,7 +90,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     g = sub.add_parser("generate", help="write N generated records (format from --out's extension)",
                        description="Generate seeded, checked training data in the real formats.")
-    g.add_argument("task", choices=sorted(GENERATORS), help="what to generate")
+    g.add_argument("task", metavar="TASK", choices=_Tasks(), help="what to generate: %(choices)s")
     g.add_argument("--n", type=int, default=1000, help="number of records (default 1000)")
     g.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same file")
     g.add_argument("--out", required=True, help="output file: .json (Coconut), .txt (iCoT) or .jsonl")

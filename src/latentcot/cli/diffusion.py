@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from latentcot.diffusion.formulation import TARGETS, FlowMatching
-from latentcot.diffusion.models import load_denoiser, save_denoiser
-from latentcot.diffusion.planning import DiffusionDNA, diffusion_dna
-from latentcot.diffusion.toy import run_toy
 from latentcot.errors import LatentCotError
+
+if TYPE_CHECKING:  # torch is imported by the handlers, so `latentcot --help` stays fast
+    import torch
+
+    from latentcot.diffusion.planning import DiffusionDNA
+
+# latentcot.diffusion.formulation.TARGETS (a test checks they agree)
+TARGETS = ("eps", "v", "x")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -46,6 +49,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def toy_command(args: argparse.Namespace) -> int:
+    from latentcot.diffusion.models import save_denoiser
+    from latentcot.diffusion.toy import run_toy
+
     if args.dim < 2 or args.steps < 1:
         raise LatentCotError(f"--dim must be >= 2 and --steps >= 1, got {args.dim} and {args.steps}")
     result, net, flow, P = run_toy(args.dim, args.target, steps=args.steps, hidden=args.hidden, depth=args.depth,
@@ -63,6 +69,8 @@ def toy_command(args: argparse.Namespace) -> int:
 def _noise_and_cond(config: dict, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """Noise shaped for the checkpoint's model, and for a conditional model one-hot conditions cycling
     over the classes with their ids (for per-condition DNA)."""
+    import torch
+
     g = torch.Generator().manual_seed(seed)
     m = config["model"]
     shape = (n, m["dim"]) if config["architecture"] == "mlp" else (n, m["in_channels"], m["image_size"], m["image_size"])
@@ -97,6 +105,12 @@ def plot_dna(dna: DiffusionDNA, timesteps: torch.Tensor, path: str | Path, title
 def plan_command(args: argparse.Namespace) -> int:
     if args.grid < 3 or (args.nfe is not None and not 1 <= args.nfe < args.grid):
         raise LatentCotError(f"--nfe must be in [1, {args.grid - 1}] and --grid >= 3, got {args.nfe} and {args.grid}")
+    import torch
+
+    from latentcot.diffusion.formulation import FlowMatching
+    from latentcot.diffusion.models import load_denoiser
+    from latentcot.diffusion.planning import diffusion_dna
+
     model, config, _ = load_denoiser(args.checkpoint)
     flow = FlowMatching(**config["flow"])
     x_T, cond, groups = _noise_and_cond(config, args.samples, args.seed)
