@@ -234,6 +234,45 @@ def load_trained(path: str | Path) -> tuple[Method, RunConfig]:
     return method, cfg
 
 
+def check_positions(method: Method, cfg: RunConfig, train: Sequence[ReasoningExample],
+                    held_out: Sequence[ReasoningExample], world_size: int = 1) -> None:
+    """Refuse, before training, a model whose position table is shorter than the run's rows.
+
+    The longest records (by characters) are collated at every curriculum stage the run reaches,
+    and the held-out ones at the last stage with room for ``eval.max_new_tokens``.
+
+    Raises:
+        LatentCotError: naming ``model.max_positions``, the length needed and where.
+    """
+    import math
+
+    import torch
+
+    model_cfg = method.backbone.config
+    limit = getattr(model_cfg, "n_positions", None) or getattr(model_cfg, "max_position_embeddings", None)
+    if not limit:
+        return
+    per_step = cfg.train.batch_size * cfg.train.grad_accum * world_size
+    steps_per_epoch = max(1, len(train) // per_step)
+    epochs = math.ceil(cfg.train.max_steps / steps_per_epoch) if cfg.train.max_steps else cfg.train.epochs
+    stages = sorted({method.stage_for_epoch(e) for e in range(epochs)})
+
+    def longest(examples: Sequence[ReasoningExample]) -> list[ReasoningExample]:
+        def size(ex: ReasoningExample) -> int:
+            return len(ex.question) + sum(map(len, ex.steps)) + len(ex.answer) + len(ex.steps)
+        return sorted(examples, key=size)[-8:]
+
+    with torch.random.fork_rng():  # a collate that draws random numbers leaves the run's RNG as it was
+        need = [(max(int(method.collate(longest(train), stage)["input_ids"].shape[1]) for stage in stages), "training")]
+        if held_out:
+            width = int(method.collate(longest(held_out), stages[-1])["input_ids"].shape[1])
+            need.append((width + cfg.eval.max_new_tokens, "evaluation, with eval.max_new_tokens"))
+    length, where = max(need)
+    if length > limit:
+        raise LatentCotError(f"model.max_positions: the model has {limit} positions but {where} needs {length}; "
+                             f"raise model.max_positions (presets) or shorten the data")
+
+
 def evaluate_run(method: Method, cfg: RunConfig, held_out: list[ReasoningExample]) -> EvalResult:
     options = {"n_latents": cfg.eval.n_latents} if cfg.eval.n_latents >= 0 and method.name not in ("nocot", "cot") else {}
     return evaluate(method, held_out, cfg.data.task, cfg.eval.batch_size, cfg.eval.max_new_tokens, **options)
@@ -259,6 +298,7 @@ def main(cfg: RunConfig, resume: bool = False, overwrite: bool = False) -> dict[
     ctx = init_distributed(cfg.seed)
     train, held_out, source = load_examples(cfg.data, cfg.seed)
     method = build(cfg, train, held_out)
+    check_positions(method, cfg, train, held_out, ctx.world_size)
     if ctx.is_main:
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.yaml")
