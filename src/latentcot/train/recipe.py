@@ -234,8 +234,8 @@ def load_trained(path: str | Path) -> tuple[Method, RunConfig]:
     return method, cfg
 
 
-def check_positions(method: Method, cfg: RunConfig, train: Sequence[ReasoningExample],
-                    held_out: Sequence[ReasoningExample], world_size: int = 1) -> None:
+def check_positions(method: Method, cfg: RunConfig, train: list[ReasoningExample],
+                    held_out: list[ReasoningExample], world_size: int = 1) -> None:
     """Refuse, before training, a model whose position table is shorter than the run's rows.
 
     The longest records (by characters) are collated at every curriculum stage the run reaches,
@@ -257,7 +257,7 @@ def check_positions(method: Method, cfg: RunConfig, train: Sequence[ReasoningExa
     epochs = math.ceil(cfg.train.max_steps / steps_per_epoch) if cfg.train.max_steps else cfg.train.epochs
     stages = sorted({method.stage_for_epoch(e) for e in range(epochs)})
 
-    def longest(examples: Sequence[ReasoningExample]) -> list[ReasoningExample]:
+    def longest(examples: list[ReasoningExample]) -> list[ReasoningExample]:
         def size(ex: ReasoningExample) -> int:
             return len(ex.question) + sum(map(len, ex.steps)) + len(ex.answer) + len(ex.steps)
         return sorted(examples, key=size)[-8:]
