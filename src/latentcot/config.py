@@ -156,7 +156,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         if isinstance(value, str):
             # PyYAML reads "3e-4" (no dot) as a string; accept any float literal
             try:
-                return float(value)
+                value = float(value)
             except ValueError:
                 pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -234,7 +234,8 @@ def merge_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             if not isinstance(child, dict):
                 raise LatentCotError(f"override '{text}': '{part}' is not a section")
             node = child
-        node[path[-1]] = value
+        # a mapping (method={name: coconut}) is a section that later keys may go into
+        node[path[-1]] = value.parsed if value.error is None and isinstance(value.parsed, dict) else value
     return out
 
 
