@@ -13,6 +13,7 @@ from latentcot.data.download import download
 from latentcot.data.formats import FORMATS, read_examples, write_examples
 from latentcot.data.stats import dataset_stats, format_table
 from latentcot.data.validate import validate_file
+from latentcot.errors import LatentCotError
 
 
 class _Tasks:
@@ -34,6 +35,8 @@ class _Tasks:
 def _generate(args: argparse.Namespace) -> int:
     from latentcot.data.generators import generate
 
+    if args.n < 1:
+        raise LatentCotError(f"--n must be at least 1, got {args.n}")
     given = (("digits", args.digits), ("max_steps", args.max_steps), ("length", args.length), ("modulus", args.modulus))
     options = {k: v for k, v in given if v is not None}
     start = time.perf_counter()

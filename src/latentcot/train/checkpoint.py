@@ -226,7 +226,14 @@ def _write(
     # a digest per file, so that a flipped byte is found on loading (latentcot.json is written last)
     digests = {p.name: file_digest(p) for p in sorted(folder.iterdir()) if p.is_file()}
     meta = {"method": method.name, **info, "sha256": digests}
+    meta["checksum"] = info_checksum(meta)
     (folder / "latentcot.json").write_text(json.dumps(meta, indent=2))
+
+
+def info_checksum(info: dict[str, Any]) -> str:
+    """SHA-256 of ``latentcot.json``'s content without its own ``checksum`` (canonical JSON)."""
+    body = json.dumps({k: v for k, v in info.items() if k != "checksum"}, sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()
 
 
 def file_digest(path: Path) -> str:
@@ -265,6 +272,8 @@ def read_info(path: str | Path) -> dict[str, Any]:
     if error is None and not (isinstance(info, dict) and isinstance(info.get("method"), str)
                               and isinstance(info.get("config", {}), dict) and isinstance(info.get("step", 0), int)):
         error = "not a latentcot checkpoint description (a method name, a config object, an integer step)"
+    elif error is None and "checksum" in info and info["checksum"] != info_checksum(info):
+        error = "its content differs from the checksum recorded when it was saved"
     if error is not None:
         raise LatentCotError(f"{file}: corrupt ({error})")
     return cast(dict[str, Any], info)
