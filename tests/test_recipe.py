@@ -151,3 +151,16 @@ def test_init_from_starts_coconut_from_a_trained_cot_run_at_stage_1(tmp_path):
         load_config(RunConfig, None, [*TINY, "method={name: coconut, max_latent_stage: 2, start_stage: 4}"])
     with pytest.raises(LatentCotError, match="no checkpoint|not a latentcot checkpoint"):
         build(load_config(RunConfig, None, [*TINY, f"model.init_from={tmp_path}", "method={name: cot}"]), [], [])
+
+
+def test_demo_takes_a_seed_and_warm_starts_the_latent_methods_from_its_cot_run(tmp_path):
+    from latentcot.demo import METHODS, demo_config
+
+    for method in METHODS:
+        cfg = demo_config(method, tmp_path, quick=False, seed=2)
+        assert cfg.seed == 2 and cfg.train.seed == 2
+        warm = method in ("coconut", "simcot")
+        assert cfg.model.init_from == (str(tmp_path / "cot") if warm else "")
+        if warm:
+            base = cfg.method if method == "coconut" else cfg.method["base_options"]
+            assert base["start_stage"] == 1  # stage 0 is the CoT run it starts from

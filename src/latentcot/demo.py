@@ -48,29 +48,37 @@ COMMON = [
     "eval.max_new_tokens=8",
     "eval.batch_size=256",
 ]
-# 4 steps -> Coconut stages 0 (CoT), 1..4 (the first s steps as s thoughts; 4 epochs each), then
-# the all-latent stage; SIM-CoT adds the step decoder on the same schedule
-COCONUT = "c_thought: 1, max_latent_stage: 4, epochs_per_stage: 4"
+# 4 steps, 5 thoughts -> Coconut stages 0 (CoT), 1..4 (the first s steps as s thoughts; 4 epochs
+# each), 5 (all four steps as five thoughts), then the all-latent stage. SIM-CoT adds the step
+# decoder on the same schedule; its fifth thought, past the last step, is trained to write
+# '### answer' (missing_steps: answer, the reference code's rule): the decoder writes a step's
+# result from the operands it has just written, so without that thought the answer need not be
+# in any latent (docs/latent_methods.md). Stage 0 *is* CoT, so both start from the demo's own
+# trained CoT model at stage 1 (model.init_from, start_stage: 1), as the Coconut paper's GSM8k
+# recipe starts from a CoT-tuned model
+COCONUT = "c_thought: 1, max_latent_stage: 5, epochs_per_stage: 4, start_stage: 1"
+WARM_START = "model.init_from={out}/cot"  # filled in with the demo's folder
 METHODS: dict[str, list[str]] = {
     "nocot": ["method={name: nocot}"],
     "cot": ["method={name: cot}", "eval.max_new_tokens=48"],
-    "coconut": [f"method={{name: coconut, {COCONUT}}}"],
-    "simcot": [f"method={{name: simcot, base: coconut, base_options: {{{COCONUT}}}}}"],
+    "coconut": [f"method={{name: coconut, {COCONUT}}}", WARM_START],
+    "simcot": [f"method={{name: simcot, base: coconut, base_options: {{{COCONUT}}}}}", WARM_START],
 }
 # 10^5 distinct questions: the held-out 500 are drawn with another seed and filtered against the
 # 3,000 training questions, so a right answer there is computed, not remembered
 SIZES = {  # (training records, epochs per method, held-out records)
-    "full": (3000, {"nocot": 16, "cot": 16, "coconut": 32, "simcot": 32}, 500),
+    "full": (3000, {"nocot": 16, "cot": 16, "coconut": 28, "simcot": 28}, 500),
     "quick": (64, {"nocot": 1, "cot": 1, "coconut": 6, "simcot": 6}, 16),
 }
 
 
-def demo_config(method: str, out_dir: Path, quick: bool) -> RunConfig:
+def demo_config(method: str, out_dir: Path, quick: bool, seed: int = 0) -> RunConfig:
     """The resolved config of one demo run (also what ``<out>/<method>/config.yaml`` records)."""
     train_size, epochs, eval_size = SIZES["quick" if quick else "full"]
     overrides = [
         *COMMON,
-        *METHODS[method],
+        *(o.replace("{out}", str(out_dir)) for o in METHODS[method]),
+        f"seed={seed}",
         f"out_dir={out_dir / method}",
         f"data.train_size={train_size}",
         f"data.eval_size={eval_size}",
@@ -80,15 +88,20 @@ def demo_config(method: str, out_dir: Path, quick: bool) -> RunConfig:
     return load_config(RunConfig, None, overrides)
 
 
-def run_demo(out_dir: Path = Path("runs/demo"), quick: bool = False) -> dict[str, Any]:
-    """Train and compare the four methods; returns the per-method summaries (also in ``summary.json``)."""
-    torch.manual_seed(0)
+def run_demo(out_dir: Path = Path("runs/demo"), quick: bool = False, seed: int = 0) -> dict[str, Any]:
+    """Train and compare the four methods; returns the per-method summaries (also in ``summary.json``).
+
+    ``seed`` drives the training data, initialisation and data order; the held-out questions are
+    generated with ``seed + 1`` and filtered against the training ones.
+    """
+    torch.manual_seed(seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     summaries, results, source = {}, [], ""
     began = time.perf_counter()
     for method in METHODS:
-        cfg = demo_config(method, out_dir, quick)
-        print(f"\n=== {method}: {cfg.model.name_or_path} preset from scratch, {cfg.data.train_size} generated "
+        cfg = demo_config(method, out_dir, quick, seed)
+        start = f"from {cfg.model.init_from}" if cfg.model.init_from else f"{cfg.model.name_or_path} preset from scratch"
+        print(f"\n=== {method}: {start}, {cfg.data.train_size} generated "
               f"{cfg.data.task} {cfg.data.generator} records, {cfg.train.epochs} epochs, batch {cfg.train.batch_size}",
               flush=True)
         started = time.perf_counter()
@@ -112,7 +125,7 @@ def run_demo(out_dir: Path = Path("runs/demo"), quick: bool = False) -> dict[str
     print("\n=== latentcot demo\n" + "\n".join(lines))
     _show_latents(out_dir, source)
     (out_dir / "summary.json").write_text(json.dumps(summaries, indent=2, default=str))
-    command = "latentcot demo" + (" --quick" if quick else "")
+    command = "latentcot demo" + (" --quick" if quick else "") + (f" --seed {seed}" if seed else "")
     (out_dir / "summary.md").write_text(
         f"## The demo (`{command}`, also `make demo`)\n\n" + "\n".join(lines) + "\n"
     )
