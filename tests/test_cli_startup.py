@@ -22,7 +22,7 @@ def test_help_and_data_commands_import_no_torch(tmp_path):
     data.write_text("q||<<1+1=2>> #### 2\n")
     for argv in (["--help"], ["data", "--help"], ["data", "validate", str(data)], ["data", "stats", str(data)],
                  ["diffusion", "--help"], ["visual", "--help"], ["report", "--help"]):
-        code = ("import sys\nfrom latentcot.cli import main\ntry:\n    main(%r)\nexcept SystemExit:\n    pass" % argv)
+        code = f"from latentcot.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit:\n    pass"
         loaded = _modules_after(code)
         assert "torch" not in loaded and "transformers" not in loaded, argv
 
