@@ -48,15 +48,13 @@ class LatentTokens:
     added: tuple[int, ...] = ()
 
 
-def _word_level_tokenizer() -> Tokenizer:
+def _word_level_tokenizer(split_punctuation: bool = True) -> Tokenizer:
     tok = Tokenizer(models.WordLevel(unk_token=UNK))
     tok.normalizer = normalizers.Sequence([normalizers.Replace(Regex(r"\s+"), " "), normalizers.Strip()])
-    tok.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True),
-            pre_tokenizers.Punctuation(behavior="isolated"),
-        ]
-    )
+    splitters = [pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True)]
+    if split_punctuation:
+        splitters.append(pre_tokenizers.Punctuation(behavior="isolated"))
+    tok.pre_tokenizer = pre_tokenizers.Sequence(splitters)
     tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always", split=True)
     return tok
 
@@ -70,7 +68,10 @@ def example_texts(examples: Iterable[ReasoningExample]) -> Iterable[str]:
 
 
 def train_word_tokenizer(
-    examples: Iterable[ReasoningExample], extra_texts: Sequence[str] = ("###",), min_frequency: int = 1
+    examples: Iterable[ReasoningExample],
+    extra_texts: Sequence[str] = ("###",),
+    min_frequency: int = 1,
+    split_punctuation: bool = True,
 ) -> PreTrainedTokenizerFast:
     """Train a word-level tokenizer on records and wrap it as a ``transformers`` fast tokenizer.
 
@@ -78,13 +79,16 @@ def train_word_tokenizer(
         examples: the records whose questions, steps and answers make up the vocabulary.
         extra_texts: more text to cover (e.g. the answer separator the methods write).
         min_frequency: words seen fewer times map to ``<unk>``.
+        split_punctuation: punctuation is a token of its own (``lempus.`` → ``lempus`` ``.``); off,
+            words split on whitespace only, so symbols such as ``[Q]`` or ``|`` stay one token
+            each (the graph task, as the superposition reference's symbol tokenizer does).
 
     Returns:
         A ``PreTrainedTokenizerFast`` with ``<pad> <bos> <eos> <unk>``; save it with
         ``save_pretrained`` and load it with :func:`load_tokenizer`. Latent tokens are added by
         :func:`add_latent_tokens`.
     """
-    tok = _word_level_tokenizer()
+    tok = _word_level_tokenizer(split_punctuation)
     trainer = trainers.WordLevelTrainer(special_tokens=[PAD, BOS, EOS, UNK], min_frequency=min_frequency)
 
     def texts() -> Iterable[str]:

@@ -34,6 +34,12 @@ def _digits(text: str) -> str:
     return "".join(ch for ch in first if ch.isdigit())
 
 
+def _node(text: str) -> str:
+    """ProsQA in graph form: the answer is one node id, the first word."""
+    words = text.split()
+    return words[0] if words else ""
+
+
 def _number(text: str) -> str:
     """GSM8k / arithmetic / chain: the first number, commas dropped, integers printed without '.0'."""
     match = _NUMBER.search(text.replace("####", " "))
@@ -49,6 +55,7 @@ def _number(text: str) -> str:
 
 NORMALISERS: dict[str, Callable[[str], str]] = {
     "prosqa": _sentence,
+    "prosqa_graph": _node,
     "prontoqa": _truth,
     "multiplication": _digits,
     "gsm8k": _number,

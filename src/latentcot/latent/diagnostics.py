@@ -223,3 +223,82 @@ def dataset_diagnostics(
             decoded, [step_decoder.target_texts(ex.steps, groups, ex.answer) for ex in examples]
         )
     return result
+
+
+SUPERPOSITION_GROUPS = ("optimal", "frontier", "reachable", "unreachable")
+
+
+@torch.no_grad()
+def superposition(method: Any, examples: Sequence[Any], batch_size: int = 64, **options: Any) -> dict[str, Any]:
+    """How much each continuous thought holds each group of graph nodes (Zhu et al. 2025,
+    "Reasoning by Superposition", arXiv:2505.12514, Fig. 5 of the reference notebook).
+
+    For thought ``i`` of a question with at least ``i`` hops, the inner product of the thought with
+    the input embedding of every node, grouped by :func:`latentcot.data.graph.node_groups`
+    (``optimal`` ⊆ ``frontier`` ⊆ ``reachable``; ``unreachable`` the rest) and averaged over all
+    (question, node) pairs of the group, as the reference pools them.
+
+    Args:
+        method: a latent method trained on ``prosqa_graph`` (node ids are single tokens).
+        examples: records in graph form (:func:`latentcot.data.graph.to_graph_examples`).
+        batch_size: questions per ``reason`` call.
+        **options: passed to ``reason`` (e.g. ``n_latents``).
+
+    Returns:
+        ``{"thoughts": [{"thought": i, "questions": n, "mean": {group: value}, "count": {group: n}}, …],
+        "per_question": [[{group: mean or None} per thought] per question]}``.
+    """
+    from latentcot.data.graph import graph_of, node_groups
+
+    latents = collect_latents(method, [ex.question for ex in examples], batch_size, **options)  # (n, k, hidden)
+    embedding = method.backbone.get_input_embeddings().weight.float().cpu()
+    sums = [dict.fromkeys(SUPERPOSITION_GROUPS, 0.0) for _ in range(latents.shape[1])]
+    counts = [dict.fromkeys(SUPERPOSITION_GROUPS, 0) for _ in range(latents.shape[1])]
+    questions = [0] * latents.shape[1]
+    per_question: list[list[dict[str, float | None]]] = []
+    for ex, thoughts in zip(examples, latents):
+        graph = graph_of(ex)
+        token = {v: method.tokenizer.convert_tokens_to_ids(method.tokenizer.tokenize(str(v)))[0]
+                 for v in range(len(graph.symbols))}
+        rows: list[dict[str, float | None]] = []
+        for i, thought in enumerate(thoughts, start=1):
+            if i > ex.meta["hops"]:
+                break
+            questions[i - 1] += 1
+            scores = embedding @ thought  # (vocab,)
+            row: dict[str, float | None] = {}
+            for group, nodes in node_groups(graph, i).items():
+                values = [float(scores[token[v]]) for v in nodes]
+                sums[i - 1][group] += sum(values)
+                counts[i - 1][group] += len(values)
+                row[group] = sum(values) / len(values) if values else None
+            rows.append(row)
+        per_question.append(rows)
+    thoughts_out = [
+        {"thought": i + 1, "questions": questions[i], "count": counts[i],
+         "mean": {g: sums[i][g] / counts[i][g] if counts[i][g] else math.nan for g in SUPERPOSITION_GROUPS}}
+        for i in range(latents.shape[1]) if questions[i]
+    ]
+    return {"thoughts": thoughts_out, "per_question": per_question}
+
+
+def plot_superposition(rows: Sequence[dict[str, float | None]], path: str, title: str = "") -> None:
+    """Bars per thought: the mean inner product with each node group (one question's ``per_question``)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(1.6 + 1.4 * len(rows), 3.2))
+    width = 0.8 / len(SUPERPOSITION_GROUPS)
+    for j, group in enumerate(SUPERPOSITION_GROUPS):
+        values = [math.nan if row[group] is None else float(row[group]) for row in rows]  # type: ignore[arg-type]
+        ax.bar([i + (j - 1.5) * width for i in range(len(rows))], values, width, label=group)
+    ax.set_xticks(range(len(rows)), [f"thought {i + 1}" for i in range(len(rows))])
+    ax.axhline(0, color="black", linewidth=0.5)
+    ax.set_ylabel("inner product with node embedding")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -28,6 +28,7 @@ from torch import nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from latentcot.config import option
+from latentcot.data.graph import graph_of, optimal_levels
 from latentcot.data.record import ReasoningExample
 from latentcot.errors import LatentCotError
 from latentcot.latent.diagnostics import mean_embedding_norm
@@ -37,6 +38,7 @@ from latentcot.methods.sequences import (
     Row,
     answer_ids,
     complete,
+    encode,
     pad_rows,
     prepare_backbone,
     question_ids,
@@ -62,6 +64,12 @@ class CoconutConfig:
         "default", "'default' (<bot> <latent> <eot>) or 'coconut' (<|start-latent|> <|latent|> <|end-latent|>)"
     )
     init_token: str = option("", "token whose embedding initialises the new special tokens ('' = eos)")
+    supervision: Literal["steps", "frontier"] = option(
+        "steps",
+        "'steps': stage s replaces the first s written steps (Coconut); 'frontier': graph questions "
+        "(task prosqa_graph) — at stage s < hops the model thinks s thoughts and names one node at depth "
+        "s+1 of a shortest path, at stage >= hops it answers ('Reasoning by Superposition', arXiv:2505.12514)",
+    )
     latent_scale: Literal["none", "embedding"] = option(
         "none",
         "'none' feeds the last hidden state back as is (paper); 'embedding' rescales each thought to the "
@@ -120,6 +128,8 @@ class Coconut(nn.Module):
     def collate(self, examples: Sequence[ReasoningExample], stage: int = 0) -> Batch:
         """Rows for ``stage``; with ``uniform_prob`` each example may draw its own stage (from the
         torch RNG the trainer seeds). ``<bot>`` sits in one column for the whole batch."""
+        if self.config.supervision == "frontier":
+            return pad_rows([self._frontier_row(ex, stage) for ex in examples], self.tokenizer.pad_token_id)
         t = self.tokens
         rows = []
         for ex in examples:
@@ -131,6 +141,29 @@ class Coconut(nn.Module):
             right = [t.latent] * k + [t.eot] + target
             rows.append(Row(question_ids(self.tokenizer, ex.question) + [t.bot], right, [-100] * (k + 1) + target))
         return pad_rows(rows, self.tokenizer.pad_token_id)
+
+    def _frontier_row(self, ex: ReasoningExample, stage: int) -> Row:
+        """The graph curriculum of the superposition reference: the stage is capped at the record's
+        hop count ``h`` (with ``uniform_prob``, drawn in ``[0, min(stage, h)]``); below ``h`` the
+        target is one uniformly drawn node of depth ``stage + 1`` on a shortest path, at ``h`` the
+        answer after ``max_latent_stage·c`` thoughts (``h·c`` without ``pad_latent_to_max``)."""
+        cfg, t = self.config, self.tokens
+        levels = optimal_levels(graph_of(ex))
+        h = len(levels) - 1
+        s = min(stage, h)
+        if cfg.uniform_prob > 0 and float(torch.rand(())) < cfg.uniform_prob:
+            s = int(torch.randint(0, s + 1, ()))
+        if cfg.no_curriculum:
+            s = h
+        if s < h:
+            nodes = levels[s + 1]
+            target = encode(self.tokenizer, str(nodes[int(torch.randint(len(nodes), ()))]))
+            k = s * cfg.c_thought
+        else:
+            target = answer_ids(self.tokenizer, ex.answer)
+            k = (cfg.max_latent_stage if cfg.pad_latent_to_max else h) * cfg.c_thought
+        return Row(question_ids(self.tokenizer, ex.question) + [t.bot], [t.latent] * k + [t.eot] + target,
+                   [-100] * (k + 1) + target)
 
     @property
     def project(self) -> Project | None:

@@ -68,6 +68,12 @@ PRESETS: dict[str, Callable[..., PreTrainedModel]] = {
     "tiny": lambda vocab_size, **kw: build_causal_lm("gpt2", vocab_size, n_layer=4, hidden=256, n_head=4, **kw),
     "tiny-llama": lambda vocab_size, **kw: build_causal_lm("llama", vocab_size, n_layer=4, hidden=256, n_head=4, **kw),
     "small": lambda vocab_size, **kw: build_causal_lm("gpt2", vocab_size, n_layer=6, hidden=384, n_head=6, **kw),
+    # wide and shallow: 2 layers, 8 heads, as "Reasoning by Superposition" trains on graphs (768 there)
+    **{
+        f"shallow-{width}": (lambda vocab_size, width=width, **kw:
+                             build_causal_lm("gpt2", vocab_size, n_layer=2, hidden=width, n_head=8, **kw))
+        for width in (128, 256, 384, 768)
+    },
 }
 
 

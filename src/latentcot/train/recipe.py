@@ -14,6 +14,7 @@ A run folder describes itself: ``config.yaml`` (the resolved config), ``metrics.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 from latentcot.config import from_dict, option, save_config, to_dict
 from latentcot.data.formats import read_examples
 from latentcot.data.generators import GENERATORS, generate
+from latentcot.data.graph import GraphViews, to_graph_examples
 from latentcot.data.paths import data_dir
 from latentcot.data.record import ReasoningExample
 from latentcot.data.tokenizer import load_tokenizer, train_word_tokenizer
@@ -45,12 +47,19 @@ class DataConfig:
     eval_file: str = option("", "held-out file (absolute, or relative to the data dir); '' generates one")
     eval_size: int = option(500, "records evaluated (generated ones, or the first of eval_file); 0 = all")
     data_dir: str = option("", "data directory ('' = $LATENTCOT_DATA_DIR or ../shared/data)")
+    max_hops: int = option(0, "prosqa_graph: keep questions of at most this many hops, generated and read alike (0 = all)")
+    reshuffle: bool = option(
+        True, "prosqa_graph: draw a fresh edge order, candidate order and shortest path each time a "
+        "training record is read (the reference reshuffles every epoch)"
+    )
 
     def __post_init__(self) -> None:
         if not self.train_file and self.task not in GENERATORS:
             raise LatentCotError(f"task '{self.task}': no generator (valid: {', '.join(GENERATORS)}); set data.train_file")
         if self.train_size < 1 or self.eval_size < 0:
             raise LatentCotError("train_size must be >= 1 and eval_size >= 0")
+        if self.max_hops < 0:
+            raise LatentCotError(f"data.max_hops: must be 0 (all) or more, got {self.max_hops}")
 
 
 @dataclass
@@ -151,19 +160,30 @@ def resolve_data_path(path: str, cfg: DataConfig, key: str) -> Path:
 
 
 def load_examples(cfg: DataConfig, seed: int) -> tuple[list[ReasoningExample], list[ReasoningExample], str]:
-    """Training and held-out records, and where the held-out ones came from."""
+    """Training and held-out records, and where the held-out ones came from.
+
+    For ``prosqa_graph`` files are read in either form (words or graph) and turned into graph form,
+    and ``max_hops`` filters files and generated records alike.
+    """
+    graph_task = cfg.task == "prosqa_graph"
+    options = {"max_hops": cfg.max_hops, **cfg.generator} if graph_task else cfg.generator
+
+    def read(key: str) -> tuple[list[ReasoningExample], Path]:
+        path = resolve_data_path(getattr(cfg, key), cfg, key)
+        examples = read_examples(path)
+        return (to_graph_examples(examples, cfg.max_hops, str(path)) if graph_task else examples), path
+
     if cfg.train_file:
-        train = read_examples(resolve_data_path(cfg.train_file, cfg, "train_file"))
+        train, _ = read("train_file")
     else:
-        train = generate(cfg.task, cfg.train_size, seed, **cfg.generator)
+        train = generate(cfg.task, cfg.train_size, seed, **options)
     if cfg.eval_file:
-        path = resolve_data_path(cfg.eval_file, cfg, "eval_file")
-        held_out = read_examples(path)
-        source = str(path)
+        held_out, path = read("eval_file")
+        source = str(path) + (f" (graph form, at most {cfg.max_hops} hops)" if graph_task and cfg.max_hops else "")
     else:
         seen = {ex.question for ex in train}
         wanted = cfg.eval_size or 500
-        held_out = [ex for ex in generate(cfg.task, 2 * wanted, seed + 1, **cfg.generator) if ex.question not in seen]
+        held_out = [ex for ex in generate(cfg.task, 2 * wanted, seed + 1, **options) if ex.question not in seen]
         held_out = held_out[:wanted]
         source = f"generated ({cfg.task}, seed {seed + 1}, questions not in the training set)"
     if cfg.eval_size:
@@ -184,7 +204,8 @@ def build(cfg: RunConfig, train: list[ReasoningExample], held_out: list[Reasonin
     elif scratch:
         # the vocabulary covers the held-out words too: with nonsense-word tasks an unseen word
         # must still be a token the model can copy (its embedding stays as initialised)
-        tokenizer = train_word_tokenizer([*train, *held_out])
+        # graph questions are symbols: whitespace-split, so '|' and '[Q]' are one token each
+        tokenizer = train_word_tokenizer([*train, *held_out], split_punctuation=cfg.data.task != "prosqa_graph")
     else:
         tokenizer = load_tokenizer(cfg.model.name_or_path)
     method_cfg = method_config(name, options, where="method")
@@ -303,7 +324,13 @@ def main(cfg: RunConfig, resume: bool = False, overwrite: bool = False) -> dict[
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.yaml")
         print(f"[latentcot] {method.name}: {len(train)} training records, {len(held_out)} held-out from {source}")
-    trainer = Trainer(method, train, cfg.train, out, dist=ctx, run_config=to_dict(cfg), checked_run_dir=True)
+    examples: Sequence[ReasoningExample] = train
+    if cfg.data.task == "prosqa_graph" and cfg.data.reshuffle:
+        examples = GraphViews(train)
+    # with train.eval_every, held-out accuracy is logged during training (eval/accuracy in metrics.jsonl)
+    eval_fn = (lambda m: {"accuracy": evaluate_run(m, cfg, held_out).accuracy}) if cfg.train.eval_every else None
+    trainer = Trainer(method, examples, cfg.train, out, eval_fn=eval_fn, dist=ctx, run_config=to_dict(cfg),
+                      checked_run_dir=True)
     metrics = trainer.fit(resume=resume)
     result = evaluate_run(method, cfg, held_out)
     if ctx.is_main:

@@ -14,6 +14,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+from latentcot.data import graph
 from latentcot.data.generators import arithmetic, chain, multiplication, prontoqa, prosqa
 from latentcot.data.record import ReasoningExample
 from latentcot.errors import LatentCotError
@@ -24,6 +25,7 @@ GENERATORS: dict[str, Callable[..., list[ReasoningExample]]] = {
     "prontoqa": prontoqa.generate,
     "arithmetic": arithmetic.generate,
     "chain": chain.generate,
+    "prosqa_graph": graph.generate,
 }
 CHECKERS: dict[str, Callable[[ReasoningExample], bool]] = {
     "multiplication": multiplication.check,
@@ -31,11 +33,13 @@ CHECKERS: dict[str, Callable[[ReasoningExample], bool]] = {
     "prontoqa": prontoqa.check,
     "arithmetic": arithmetic.check,
     "chain": chain.check,
+    "prosqa_graph": graph.check,
 }
 # the real validation file each generator imitates (relative to the data directory); chain has none
 REAL_FILES = {
     "multiplication": "multiplication/stepwise/{digits}_by_{digits}_mult/valid.txt",
     "prosqa": "prosqa/prosqa_valid.json",
+    "prosqa_graph": "prosqa/prosqa_valid.json",
     "prontoqa": "prontoqa/prontoqa_valid.json",
     "arithmetic": "gsm8k_aug/valid.txt",
 }
@@ -49,7 +53,7 @@ def generate(task: str, n: int, seed: int, **options: Any) -> list[ReasoningExam
         n: number of records (0 or more).
         seed: the seed.
         **options: task options (``digits`` for multiplication, ``max_steps`` for arithmetic,
-            ``length`` and ``modulus`` for chain).
+            ``length`` and ``modulus`` for chain, ``max_hops`` for prosqa_graph).
 
     Returns:
         The records.

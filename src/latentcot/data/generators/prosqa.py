@@ -39,7 +39,8 @@ _NEG_CUMULATIVE = [0.21, 0.74, 0.98]  # depth of the distractor's parent: 0, 1, 
 _EXTRA_PERSON = 0.03  # chance that a new node is one more person (the real graphs have 0-4 extra)
 _CROSS_SIDE = 0.06  # chance that an extra parent comes from anywhere, not the node's own side
 _ROOT_SIDE = 0.57  # share of concepts grown on the root's side (the real root reaches more)
-_RECENCY = 0.2  # rate of the exponential over "how many nodes back" the first parent is
+_RECENCY = 0.2
+_DEPTH_CUMULATIVE = [0.36, 0.80, 0.96]  # wanted proof length 3, 4, 5, 6 (real: 41%, 44%, 12%, 2%)  # rate of the exponential over "how many nodes back" the first parent is
 
 
 def _fact(symbols: list[str], a: int, b: int) -> str:
@@ -76,7 +77,10 @@ def _graph(rng: random.Random, n: int, root: int) -> tuple[list[list[int]], list
         s = root if rng.random() < _ROOT_SIDE else 1 - root
         mine = by_side[s]
         # the newest nodes of a side are the likeliest parents: long chains, as in the real graphs
-        chosen = {mine[-1 - min(int(rng.expovariate(_RECENCY)), len(mine) - 1)]}
+        # a draw past the side's size picks uniformly in it: clamping it to the person instead gave
+        # the root an out-degree of 4.9 where the real file has 2.9
+        back = int(rng.expovariate(_RECENCY))
+        chosen = {mine[-1 - (back if back < len(mine) else rng.randrange(len(mine)))]}
         if waiting:
             chosen.add(waiting.pop())
         for _ in range(_parent_count(rng) - 1):
@@ -122,8 +126,9 @@ def sample(rng: random.Random) -> ReasoningExample:
         only_other = [v for v in range(len(parents)) if d_other[v] >= 0 > d_root[v]]
         if not only_root or not only_other:
             continue
-        # the target hangs under a deepest root-only node: a proof of 3 to 6 steps
-        depth = min(max(d_root[v] for v in only_root), 5)
+        # the target hangs under a root-only node of a drawn depth (as deep as the graph allows):
+        # proofs of 3 to 6 steps in the real file's proportions
+        depth = min(max(d_root[v] for v in only_root), 2 + bisect.bisect(_DEPTH_CUMULATIVE, rng.random()))
         if depth >= 2:
             break
     deepest = [v for v in only_root if d_root[v] == depth]

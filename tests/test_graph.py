@@ -1,0 +1,209 @@
+"""ProsQA as a graph: the graph form, its frontier sets, the frontier curriculum, the superposition look."""
+
+import re
+
+import pytest
+import torch
+
+from latentcot.data import graph as G
+from latentcot.data.formats import read_examples
+from latentcot.data.generators import prosqa
+from latentcot.data.paths import data_dir
+from latentcot.data.record import ReasoningExample
+from latentcot.data.tokenizer import train_word_tokenizer
+from latentcot.errors import LatentCotError
+from latentcot.eval.answers import is_correct
+from latentcot.latent.diagnostics import SUPERPOSITION_GROUPS, plot_superposition, superposition
+from latentcot.methods import build_method, method_config
+from latentcot.methods.sequences import answer_ids, encode
+from latentcot.models import build_preset
+
+torch.set_num_threads(1)
+
+DATA = data_dir(None)
+REAL = DATA / "prosqa" / "prosqa_valid.json" if DATA else None
+needs_real = pytest.mark.skipif(REAL is None or not REAL.is_file(), reason="prosqa_valid.json not in the data directory")
+
+
+def _facts(question: str) -> set[str]:
+    return {f.strip() for f in re.findall(r"[^.?]+\.", question)}
+
+
+@needs_real
+def test_real_validation_file_round_trips_through_graph_form():
+    words = read_examples(REAL)
+    graphs = G.to_graph_examples(words, where=str(REAL))
+    assert len(graphs) == len(words) == 300
+    assert sum(g.meta["hops"] <= 4 for g in graphs) == 257  # the reference's <= 4 hop validation split
+    for word, graph in zip(words, graphs):
+        assert G.check(graph)
+        back = G.to_word_example(graph)
+        assert back.answer == word.answer and back.steps == word.steps
+        assert _facts(back.question) == _facts(word.question)
+        assert back.question.rsplit(". ", 1)[-1] == word.question.rsplit(". ", 1)[-1]  # same query, same order
+        assert prosqa.check(back)
+        assert G.to_graph_example(back) == graph  # exact
+
+
+def _paths(graph: G.Graph) -> list[list[int]]:
+    """Every simple root->target path, by brute force."""
+    children = graph.children()
+    out, stack = [], [[graph.root]]
+    while stack:
+        path = stack.pop()
+        if path[-1] == graph.target:
+            out.append(path)
+            continue
+        stack.extend(path + [c] for c in children[path[-1]] if c not in path)
+    return out
+
+
+def test_frontier_sets_match_brute_force():
+    for ex in G.generate(40, seed=3, max_hops=0):
+        graph = G.graph_of(ex)
+        paths = _paths(graph)
+        shortest = min(len(p) for p in paths)
+        assert ex.meta["hops"] == G.hops(graph) == shortest - 1
+        levels = G.optimal_levels(graph)
+        want = [sorted({p[i] for p in paths if len(p) == shortest}) for i in range(shortest)]
+        assert levels == want
+        # walks of exactly i edges, by powers of the adjacency matrix
+        n = len(graph.symbols)
+        adjacency = torch.zeros(n, n, dtype=torch.long)
+        for a, b in graph.edges:
+            adjacency[a, b] = 1
+        frontiers = G.walk_frontiers(graph, 4)
+        power = torch.eye(n, dtype=torch.long)
+        for i in range(5):
+            assert frontiers[i] == set(torch.nonzero(power[graph.root]).flatten().tolist())
+            power = power @ adjacency
+        groups = G.node_groups(graph, 2)
+        assert groups["optimal"] <= groups["frontier"] <= groups["reachable"]
+        assert not groups["reachable"] & groups["unreachable"]
+
+
+def _record(**changes):
+    meta = {"idx_to_symbol": ["Tom", "a", "b", "c", "Sam", "d"], "edges": [[0, 1], [1, 2], [2, 3], [4, 5]],
+            "root": 0, "target": 3, "neg_target": 5}
+    meta.update(changes)
+    steps = ["Tom is a a.", "Every a is a b.", "Every b is a c."]
+    return ReasoningExample("Tom is a a. Sam is a d. Is Tom a c or d?", steps, "Tom is a c.", meta)
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"edges": [[0, 1], [1, 9]]}, "edges[1]: node 9 is past idx_to_symbol"),
+        ({"target": 5, "neg_target": 3}, "target: node 5 is not reachable"),
+        ({"edges": [[0, 1], [1, 2], [2, 3], [4, 5], [3, 5]]}, "neg_target: node 5 is reachable"),
+        ({"edges": [[0, 1], [1, 1]]}, "edges[1]: a self-loop"),
+        ({"root": "0"}, "root: must be a node index"),
+        ({"edges": [[0, 1, 2]]}, "edges[0]: must be a [parent, child] pair"),
+    ],
+)
+def test_bad_graphs_are_named(changes, message):
+    with pytest.raises(LatentCotError, match=re.escape("file.json: record 7: ") + ".*" + re.escape(message)):
+        G.graph_of(_record(**changes), "file.json: record 7")
+
+
+def test_missing_graph_field_is_named():
+    ex = _record()
+    del ex.meta["edges"]
+    with pytest.raises(LatentCotError, match="record 2: missing graph field 'edges'"):
+        G.to_graph_examples([_record(), _record(), ex])
+
+
+def test_generated_graphs_are_consistent_and_filtered():
+    examples = G.generate(300, seed=0, max_hops=4)
+    assert all(G.check(ex) for ex in examples)
+    assert {ex.meta["hops"] for ex in examples} <= {3, 4}
+    assert G.generate(5, seed=1) == G.generate(5, seed=1)
+    # the generator's root out-degree is near the real file's 2.92 (it was 4.78)
+    degree = sum(sum(a == ex.meta["root"] for a, _ in ex.meta["edges"]) for ex in examples) / len(examples)
+    assert 2.3 < degree < 3.3
+
+
+def test_rerender_shuffles_but_keeps_the_question():
+    ex = G.generate(1, seed=2)[0]
+    torch.manual_seed(0)
+    views = [G.rerender(ex) for _ in range(6)]
+    assert all(G.check(v) and G.graph_of(v) == G.graph_of(ex) for v in views)
+    assert len({v.question for v in views}) > 1
+    torch.manual_seed(0)
+    assert [G.rerender(ex) for _ in range(6)] == views  # the torch seed decides
+
+
+def _coconut(examples, **options):
+    tokenizer = train_word_tokenizer(examples, split_punctuation=False)
+    torch.manual_seed(0)
+    backbone = build_preset("micro", len(tokenizer))
+    cfg = method_config("coconut", {"supervision": "frontier", "max_latent_stage": 4, **options}, where="test")
+    return build_method("coconut", cfg, backbone, tokenizer)
+
+
+def test_frontier_curriculum_targets_each_stage():
+    examples = G.generate(12, seed=4)
+    method = _coconut(examples)
+    t = method.tokens
+    for stage in range(6):
+        torch.manual_seed(stage)
+        batch = method.collate(examples, stage)
+        for ex, ids, labels in zip(examples, batch["input_ids"], batch["labels"]):
+            h = ex.meta["hops"]
+            latents = int((ids == t.latent).sum())
+            target = labels[labels != -100].tolist()
+            if stage < h:
+                assert latents == stage
+                allowed = {tuple(encode(method.tokenizer, str(v))) for v in G.optimal_levels(G.graph_of(ex))[stage + 1]}
+                assert tuple(target) in allowed
+            else:
+                assert latents == 4  # pad_latent_to_max: always max_latent_stage thoughts at the answer stage
+                assert target == answer_ids(method.tokenizer, ex.answer)
+
+
+def test_frontier_uniform_stage_never_passes_the_schedule():
+    examples = G.generate(64, seed=5)
+    method = _coconut(examples, uniform_prob=1.0)
+    torch.manual_seed(0)
+    batch = method.collate(examples, 2)
+    latents = (batch["input_ids"] == method.tokens.latent).sum(1)
+    assert set(latents.tolist()) == {0, 1, 2}  # drawn in [0, min(stage, hops)], as the reference does
+
+
+def test_graph_answers_compare_node_ids():
+    assert is_correct("prosqa_graph", "16", "16") and not is_correct("prosqa_graph", "1", "16")
+
+
+def test_superposition_groups_and_plot(tmp_path):
+    examples = G.generate(6, seed=6)
+    method = _coconut(examples)
+    out = superposition(method.eval(), examples, batch_size=4)
+    assert [row["thought"] for row in out["thoughts"]] == [1, 2, 3, 4][: len(out["thoughts"])]
+    first = out["thoughts"][0]
+    assert first["questions"] == 6 and set(first["mean"]) == set(SUPERPOSITION_GROUPS)
+    # by hand for one question and thought 1: the embedding rows of its frontier nodes
+    thoughts = method.reason([examples[0].question], max_new_tokens=1).latents[0]
+    graph = G.graph_of(examples[0])
+    frontier = G.node_groups(graph, 1)["frontier"]
+    emb = method.backbone.get_input_embeddings().weight
+    ids = [method.tokenizer.convert_tokens_to_ids(method.tokenizer.tokenize(str(v)))[0] for v in frontier]
+    want = float((emb[ids] @ thoughts[0]).mean().detach())
+    assert out["per_question"][0][0]["frontier"] == pytest.approx(want, rel=1e-4, abs=1e-5)
+    plot_superposition(out["per_question"][0], str(tmp_path / "sp.png"))
+    assert (tmp_path / "sp.png").stat().st_size > 1000
+
+
+def test_shallow_presets_are_two_layers_eight_heads():
+    from latentcot.models.presets import build_preset as build
+
+    model = build("shallow-128", 40)
+    assert (model.config.n_layer, model.config.n_embd, model.config.n_head) == (2, 128, 8)
+
+
+def test_graph_tokenizer_keeps_symbols_whole():
+    examples = G.generate(4, seed=7)
+    tokenizer = train_word_tokenizer(examples, split_punctuation=False)
+    ids = encode(tokenizer, examples[0].question)
+    edges = len(examples[0].meta["edges"])
+    assert len(ids) == 3 * edges - 1 + 5  # "s t" per edge, "|" between, then "[Q] c1 c2 [R] root"
+    assert tokenizer.decode(ids) == examples[0].question
