@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from latentcot.errors import LatentCotError
 
@@ -30,25 +31,64 @@ def _one(method, args: argparse.Namespace, options: dict) -> None:  # noqa: ANN0
         print("  cosine:  " + " ".join(f"{s:+.2f}" for s in info.similarity))
 
 
+def _superposition_table(thoughts: list[dict]) -> str:
+    from latentcot.latent.diagnostics import SUPERPOSITION_GROUPS
+
+    lines = ["| thought | questions | " + " | ".join(SUPERPOSITION_GROUPS) + " |", "|---" * (2 + len(SUPERPOSITION_GROUPS)) + "|"]
+    for row in thoughts:
+        cells = " | ".join(f"{row['mean'][g]:+.2f}" for g in SUPERPOSITION_GROUPS)
+        lines.append(f"| {row['thought']} | {row['questions']} | {cells} |")
+    return "\n".join(lines)
+
+
+def _one_graph(method, args: argparse.Namespace, options: dict) -> None:  # noqa: ANN001
+    from latentcot.data.graph import example_from_question
+    from latentcot.latent.diagnostics import plot_superposition, superposition
+
+    example = example_from_question(args.question)
+    result = superposition(method, [example], **options)
+    print(f"superposition (inner product of each thought with node embeddings; target {example.answer}, "
+          f"{example.meta['hops']} hops):")
+    print(_superposition_table(result["thoughts"]))
+    if args.plot:
+        plot_superposition(result["per_question"][0], args.plot, f"{args.checkpoint}: one question")
+        print(f"plot: {args.plot}")
+
+
 def _inspect(args: argparse.Namespace) -> int:
     from latentcot.train.recipe import load_trained
 
     if (args.question is None) == (args.data is None):
         raise LatentCotError("inspect: give either a question or --data FILE")
-    method, _ = load_trained(args.checkpoint)
+    method, cfg = load_trained(args.checkpoint)
+    graph_task = cfg.data.task == "prosqa_graph"
+    if args.plot and not (graph_task and args.question is not None):
+        raise LatentCotError("inspect: --plot draws one question's superposition bars (a prosqa_graph run and a question)")
     options = {"n_latents": args.n_latents} if args.n_latents is not None else {}
     if args.question is not None:
         _one(method, args, options)
+        if graph_task:
+            _one_graph(method, args, options)
         return 0
     from latentcot.data.formats import read_examples
     from latentcot.latent.diagnostics import dataset_diagnostics
     from latentcot.methods.simcot import with_step_decoder
 
-    examples = read_examples(args.data)[: args.n]
+    examples = read_examples(args.data)
+    if graph_task:
+        from latentcot.data.graph import to_graph_examples
+
+        examples = to_graph_examples(examples, cfg.data.max_hops, args.data)
+    examples = examples[: args.n]
     probe = method.reason([examples[0].question], max_new_tokens=1, **options)
     if probe.latents is None or not probe.latents.shape[1]:
         raise LatentCotError(f"inspect: method '{method.name}' produced no latents to diagnose")
     result = dataset_diagnostics(method, examples, args.batch_size, with_step_decoder(method), **options)
+    if graph_task:
+        from latentcot.latent.diagnostics import superposition
+
+        result["superposition"] = superposition(method, examples, args.batch_size, **options)["thoughts"]
+        print(_superposition_table(result["superposition"]), file=sys.stderr)
     print(json.dumps({"checkpoint": args.checkpoint, "data": args.data, **result}, indent=2))
     return 0
 
@@ -59,7 +99,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="look inside a checkpoint's latents: decoded steps, nearest tokens, collapse diagnostics",
         description="With a question: per latent, the step a SIM-CoT decoder writes (when the checkpoint "
         "has one), the nearest vocabulary tokens, its norm and cosine similarity to the other latents. "
-        "With --data: mean pairwise cosine, effective rank, relative norm (and step recovery) over records.",
+        "With --data: mean pairwise cosine, effective rank, relative norm (and step recovery) over records. "
+        "For a prosqa_graph run, also the superposition look: each thought's mean inner product with the "
+        "embeddings of optimal-path, frontier, reachable and unreachable nodes (a table; --plot draws one question's bars).",
     )
     p.add_argument("checkpoint", help="checkpoint folder or run folder (its latest checkpoint)")
     p.add_argument("question", nargs="?", help="one question to look inside")
@@ -69,4 +111,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--top-k", type=int, default=5, help="nearest vocabulary tokens per latent")
+    p.add_argument("--plot", help="prosqa_graph run and a question: save its superposition bars to this PNG")
     p.set_defaults(handler=_inspect)

@@ -277,6 +277,32 @@ class GraphViews(Sequence[ReasoningExample]):
         return (self[i] for i in range(len(self)))
 
 
+def example_from_question(question: str) -> ReasoningExample:
+    """A graph-form record rebuilt from its question alone (node ``i`` named ``"i"``): the target is
+    the candidate reachable from the root. For looking at one question someone typed in.
+
+    Raises:
+        LatentCotError: not a graph question, or not exactly one candidate reachable.
+    """
+    match = _GRAPH_QUESTION.fullmatch(question.strip())
+    if match is None:
+        raise LatentCotError(f"question {question[:60]!r}…: not in graph form ('s t | … [Q] c1 c2 [R] root')")
+    edges = [[int(a), int(b)] for a, b in re.findall(r"(\d+) (\d+)", question.split("[Q]")[0])]
+    c1, c2, root = int(match[1]), int(match[2]), int(match[3])
+    n = 1 + max([c1, c2, root, *(v for e in edges for v in e)])
+    children: list[list[int]] = [[] for _ in range(n)]
+    for a, b in edges:
+        children[a].append(b)
+    dist = _bfs(children, root)
+    reachable = [c for c in (c1, c2) if dist[c] > 0]
+    if len(reachable) != 1:
+        raise LatentCotError(f"question: {len(reachable)} of the candidates {c1}, {c2} are reachable from {root}; need one")
+    target = reachable[0]
+    meta = {"idx_to_symbol": [str(i) for i in range(n)], "edges": edges, "root": root, "target": target,
+            "neg_target": c2 if target == c1 else c1, "hops": dist[target]}
+    return ReasoningExample(question.strip(), [], str(target), meta)
+
+
 def generate(n: int, seed: int, max_hops: int = 4) -> list[ReasoningExample]:
     """``n`` generated ProsQA graphs of at most ``max_hops`` hops, in graph form.
 
