@@ -87,6 +87,19 @@ def signal_auroc(rows) -> dict[str, float]:
     return {k: auroc([s for r in rows for s in r["signals"][k]], labels) for k in ALL_SIGNALS}
 
 
+def error_offsets(predictions: list[dict[str, Any]], task: str) -> dict[str, int]:
+    """Chain task (sums mod 10): how far the wrong greedy answers are from the gold one, mod 10."""
+    out: dict[str, int] = {}
+    if task != "chain":
+        return out
+    for pred in predictions:
+        got = normalise_answer(task, pred["predicted"])
+        if not pred["correct"]:
+            key = str((int(got) - int(pred["gold"])) % 10) if got.lstrip("-").isdigit() else "unparsed"
+            out[key] = out.get(key, 0) + 1
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
 def time_one_question_vs_distinct(method, examples, n, sampler, repeats=3) -> dict[str, float]:
     """Wall time of n samples of each of q questions against one batch of q·n distinct questions."""
     q = max(1, 256 // n)
@@ -170,6 +183,8 @@ def main() -> None:
 
     greedy = evaluate(method, held_out, task, 256, 8)
     print(f"greedy: {greedy.accuracy:.3f} on {len(held_out)} held-out ({source})", flush=True)
+    offsets = error_offsets(greedy.predictions, task)
+    print(f"wrong greedy answers by (answer - gold) mod 10: {offsets}", flush=True)
     parts = latent_parts(method)
     norm = float(method.reason([ex.question for ex in fit[:64]], max_new_tokens=2).latents.norm(dim=-1).mean())
     print(f"mean thought norm {norm:.1f}", flush=True)
@@ -261,6 +276,7 @@ def main() -> None:
         "checkpoint": a.checkpoint, "cot_checkpoint": a.cot_checkpoint, "task": task, "held_out": source,
         "eval_size": len(held_out), "greedy_accuracy": greedy.accuracy,
         "greedy_passes_per_question": greedy.forward_passes_per_question, "thought_norm": norm,
+        "greedy_error_offsets": offsets,
         "sampler": kind, "grid": grid, "chosen": value, "fit_questions": len(fit),
         "reward_model": {"informative_questions": len(kept), "questions": len(groups), "train": rm_metrics,
                          "train_s": rm_train_s, "fit_auroc": fit_rm_auroc, "held_out_auroc": held_rm_auroc},
@@ -281,7 +297,8 @@ def write_doc(r: dict[str, Any], doc: Path) -> None:
         f"## Parallel test-time scaling of a latent reasoner (`{Path(r['checkpoint']).parts[-3] if len(Path(r['checkpoint']).parts) > 2 else r['checkpoint']}`)",
         "",
         f"{r['task']} task, {r['eval_size']} held-out questions ({r['held_out']}); greedy accuracy "
-        f"**{pct(r['greedy_accuracy'])}**. Sampler: {r['sampler']} on the fed-back thoughts, "
+        f"**{pct(r['greedy_accuracy'])}**. Sampler: {r['sampler']} ("
+        f"{'Gaussian noise on each fed-back thought' if r['sampler'] == 'noise' else 'MC dropout in the thought passes'}), "
         f"{'σ' if r['sampler'] == 'noise' else 'p'} = {r['chosen']} (chosen by vote@8 on {r['fit_questions']} other "
         f"generated questions; mean thought norm {r['thought_norm']:.1f}). Reward model trained on the reasoner's own "
         f"samples of those questions ({r['reward_model']['informative_questions']} of {r['reward_model']['questions']} "
@@ -289,6 +306,11 @@ def write_doc(r: dict[str, Any], doc: Path) -> None:
         "fitting questions). Forward passes are summed over samples (shared prefix once per question). "
         f"Timings on {r['machine']}: compare them only within this table.",
         "",
+    ]
+    if r.get("greedy_error_offsets"):
+        offsets = ", ".join(f"{k}: {v}" for k, v in r["greedy_error_offsets"].items())
+        lines += [f"Wrong greedy answers by (answer − gold) mod 10: {offsets}.", ""]
+    lines += [
         "| N | vote | LatentRM best-of-N | LatentRM weighted vote | signal best-of-N | signal top-half vote | oracle (coverage) | sample accuracy | passes/question | sampling s |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
