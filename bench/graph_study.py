@@ -1,0 +1,169 @@
+"""Graph search on ProsQA in graph form: Coconut (frontier curriculum) against CoT and no-CoT.
+
+Train the three runs with the recipes, then collect them::
+
+    latentcot train configs/lm/tiny/graph_coconut.yaml     # and graph_cot.yaml, graph_nocot.yaml
+    python bench/graph_study.py collect --runs runs/graph --out bench/results/graph_cpu.json \\
+        --doc docs/results/graph_cpu.md
+
+``collect`` reads each run folder (``coconut``, ``cot``, ``nocot``): its accuracy on the real ProsQA
+validation file in graph form (the run's own ``eval.json``), the held-out accuracy it logged during
+training, and re-evaluates the final checkpoint on generated questions (another seed, none seen in
+training); for Coconut it adds the superposition look (``latentcot.latent.diagnostics.superposition``)
+on the real file. ``speed`` measures a Coconut training step at the answer stage (4 thoughts) against
+a plain forward+backward of the same backbone over the same number of positions, side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from latentcot.data.generators import generate
+from latentcot.eval.evaluate import evaluate
+from latentcot.latent.diagnostics import SUPERPOSITION_GROUPS, superposition
+from latentcot.train.recipe import load_examples, load_trained
+
+METHODS = ("nocot", "cot", "coconut")
+
+
+def _metrics(run: Path) -> list[dict[str, Any]]:
+    path = run / "metrics.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+
+
+def collect_run(run: Path, generated: int, diag: int) -> dict[str, Any]:
+    method, cfg = load_trained(run)
+    real = json.loads((run / "eval.json").read_text())
+    rows = _metrics(run)
+    train_rows = [r for r in rows if "loss" in r]
+    curve = [(r["step"], r["eval/accuracy"]) for r in rows if "eval/accuracy" in r]
+    train, real_examples, _ = load_examples(cfg.data, cfg.seed)
+    seen = {ex.question for ex in train}
+    fresh = [ex for ex in generate("prosqa_graph", 2 * generated, cfg.seed + 7, max_hops=cfg.data.max_hops)
+             if ex.question not in seen][:generated]
+    gen = evaluate(method, fresh, "prosqa_graph", cfg.eval.batch_size, cfg.eval.max_new_tokens)
+    out: dict[str, Any] = {
+        "run": str(run), "method": method.name, "preset": cfg.model.name_or_path,
+        "steps": train_rows[-1]["step"] if train_rows else None,
+        "final_loss": train_rows[-1]["loss"] if train_rows else None,
+        "batch_size": cfg.train.batch_size, "lr": cfg.train.lr,
+        "real_accuracy": real["accuracy"], "real_n": real["n"],
+        "generated_accuracy": gen.accuracy, "generated_n": gen.n,
+        "forward_passes_per_question": real["forward_passes_per_question"],
+        "curve": curve,
+    }
+    if method.name == "coconut":
+        sp = superposition(method, real_examples[:diag], batch_size=cfg.eval.batch_size)
+        out["superposition"] = sp["thoughts"]
+    return out
+
+
+def speed(run: Path, repeats: int) -> dict[str, Any]:
+    """Positions per second of a Coconut answer-stage step vs a plain step of the same backbone."""
+    method, cfg = load_trained(run)
+    method.train()
+    train, _, _ = load_examples(cfg.data, cfg.seed)
+    batch = method.collate(train[: cfg.train.batch_size], stage=method.num_stages() - 1)
+    positions = int(batch["attention_mask"].sum())
+    plain = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"], "labels": batch["labels"]}
+    times: dict[str, list[float]] = {"latent": [], "plain": []}
+    for _ in range(repeats):  # interleaved, so both see the same machine load
+        for kind in ("latent", "plain"):
+            began = time.perf_counter()
+            loss = method(batch).loss if kind == "latent" else method.backbone(**plain).loss
+            loss.backward()
+            times[kind].append(time.perf_counter() - began)
+            method.zero_grad(set_to_none=True)
+    best = {k: min(v) for k, v in times.items()}
+    return {"positions": positions, "latent_s": best["latent"], "plain_s": best["plain"],
+            "latent_positions_per_s": positions / best["latent"], "plain_positions_per_s": positions / best["plain"],
+            "ratio": best["plain"] / best["latent"], "threads": torch.get_num_threads()}
+
+
+def table(result: dict[str, Any], command: str) -> str:
+    lines = [
+        f"## Graph search: ProsQA in graph form ({result['label']})",
+        "",
+        f"Command: `{command}` (after `latentcot train configs/lm/tiny/graph_{{nocot,cot,coconut}}.yaml`).",
+        f"Machine: {result['machine']}.",
+        "Real = the ProsQA validation file in graph form, questions of at most 4 hops (257); generated = "
+        "fresh generated questions (another seed, none in training). Picking one of the two candidates at "
+        "random scores 50%.",
+        "",
+        "| method | model | steps | batch | real accuracy | generated accuracy | forward passes/question | final loss |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in result["runs"]:
+        lines.append(
+            f"| {r['method']} | {r['preset']} | {r['steps']} | {r['batch_size']} | {100 * r['real_accuracy']:.1f}% "
+            f"(n={r['real_n']}) | {100 * r['generated_accuracy']:.1f}% (n={r['generated_n']}) | "
+            f"{r['forward_passes_per_question']:.1f} | {r['final_loss']:.3f} |"
+        )
+    curves = [r for r in result["runs"] if r["curve"]]
+    if curves:
+        lines += ["", "Held-out (real) accuracy logged during training:", "",
+                  "| method | " + " | ".join(f"step {s}" for s, _ in curves[0]["curve"]) + " |",
+                  "|---" * (1 + len(curves[0]["curve"])) + "|"]
+        for r in curves:
+            lines.append(f"| {r['method']} | " + " | ".join(f"{100 * a:.1f}%" for _, a in r["curve"]) + " |")
+    for r in result["runs"]:
+        if "superposition" in r:
+            lines += ["", f"Superposition look ({r['method']}, real file): mean inner product of thought i with "
+                      "the node embeddings of each group (optimal ⊆ frontier ⊆ reachable).", "",
+                      "| thought | questions | " + " | ".join(SUPERPOSITION_GROUPS)
+                      + " | frontier − unreachable | frontier / unreachable |",
+                      "|---" * (4 + len(SUPERPOSITION_GROUPS)) + "|"]
+            for row in r["superposition"]:
+                m = row["mean"]
+                # a ratio says something only over a positive base; the paper's unreachable means are ~0
+                ratio = f"{m['frontier'] / m['unreachable']:.2f}" if m["unreachable"] > 0 else "– (base ≤ 0)"
+                cells = " | ".join(f"{m[g]:+.2f}" for g in SUPERPOSITION_GROUPS)
+                lines.append(f"| {row['thought']} | {row['questions']} | {cells} | "
+                             f"{m['frontier'] - m['unreachable']:+.2f} | {ratio} |")
+    if "speed" in result:
+        s = result["speed"]
+        lines += ["", f"Training speed (Coconut answer stage, 4 thoughts, {s['positions']} positions, "
+                  f"{s['threads']} threads, best of interleaved repeats): latent loop "
+                  f"{s['latent_positions_per_s']:.0f} positions/s, plain forward+backward of the same "
+                  f"backbone {s['plain_positions_per_s']:.0f} positions/s: the latent step runs at "
+                  f"{s['ratio']:.2f}x the plain step's rate."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("collect", help="collect the runs under --runs into JSON and a Markdown table")
+    c.add_argument("--runs", default="runs/graph")
+    c.add_argument("--out", default="bench/results/graph_cpu.json")
+    c.add_argument("--doc", default="docs/results/graph_cpu.md")
+    c.add_argument("--label", default="CPU, 2 cores")
+    c.add_argument("--generated", type=int, default=500, help="fresh generated questions evaluated per run")
+    c.add_argument("--diag", type=int, default=257, help="real questions for the superposition look")
+    c.add_argument("--speed-repeats", type=int, default=5, help="0 skips the speed measurement")
+    args = parser.parse_args()
+    runs = Path(args.runs)
+    found = [runs / m for m in METHODS if (runs / m / "eval.json").is_file()]
+    result: dict[str, Any] = {
+        "label": args.label,
+        "machine": f"{platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads",
+        "runs": [collect_run(run, args.generated, args.diag) for run in found],
+    }
+    if args.speed_repeats and (runs / "coconut" / "eval.json").is_file():
+        result["speed"] = speed(runs / "coconut", args.speed_repeats)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=1))
+    command = f"python bench/graph_study.py collect --runs {args.runs} --out {args.out} --doc {args.doc}"
+    Path(args.doc).write_text(table(result, command))
+    print(table(result, command))
+
+
+if __name__ == "__main__":
+    main()
