@@ -333,15 +333,16 @@ def bad_config(draw: Any) -> tuple[list[str], bytes | None, str]:
         key, tp = draw(st.sampled_from([(k, t) for k, t in LEAVES if get_origin(t) is Literal]))
         value = draw(st.text(alphabet=string.ascii_letters, min_size=1, max_size=8).filter(lambda v: v not in get_args(tp)))
         return [f"{key}={value}"], None, key.split(".")[-1]
-    fault = draw(st.sampled_from(["duplicate", "latin-1", "not a mapping", "bad yaml", "empty", "str field"]))
+    fault = draw(st.sampled_from(["duplicate", "latin-1", "not a mapping", "bad yaml", "empty", "str field", "int key"]))
     key = draw(st.sampled_from(["lr", "batch_size", "epochs"]))
     text = {"duplicate": f"train:\n  {key}: 1\n  {key}: 2\n", "latin-1": "out_dir: runs/caf\xe9\n",
             "not a mapping": draw(st.sampled_from(["- 1\n", "3\n", "just text\n", "[a, b]\n"])),
             "bad yaml": draw(st.sampled_from(["train: {lr: [\n", "train:\n\t- x\n", "a: b: c\n", "train: 'x\n"])),
             "empty": draw(st.sampled_from(["", "\n", "# only a comment\n", "---\n"])),
-            "str field": f"out_dir: {draw(st.sampled_from(['[1, 2]', '{a: 1}', '3', 'true']))}\n"}[fault]
+            "str field": f"out_dir: {draw(st.sampled_from(['[1, 2]', '{a: 1}', '3', 'true']))}\n",
+            "int key": f"{draw(st.sampled_from(['train', 'model', 'eval']))}:\n  {draw(st.integers(-9, 99))}: 1\n"}[fault]
     words = {"duplicate": f"duplicate key '{key}'", "latin-1": "not UTF-8", "not a mapping": "mapping",
-             "bad yaml": "invalid YAML", "empty": "empty config", "str field": "out_dir"}[fault]
+             "bad yaml": "invalid YAML", "empty": "empty config", "str field": "out_dir", "int key": "unknown key"}[fault]
     return [], text.encode("latin-1"), words
 
 

@@ -198,7 +198,7 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "config") -> T:
     kwargs = {}
     for key, value in data.items():
         if key not in names:
-            raise LatentCotError(f"{where}: unknown key '{key}'{_closest(key, names)}")
+            raise LatentCotError(f"{where}: unknown key '{key}'{_closest(str(key), names)}")
         kwargs[key] = _coerce(value, hints[key], _child(where, key))
     try:
         return cls(**kwargs)
