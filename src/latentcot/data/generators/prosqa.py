@@ -116,11 +116,12 @@ def _add_leaf(rng: random.Random, parents: list[list[int]], first: int, pool: li
     return len(parents) - 1
 
 
-def sample(rng: random.Random) -> ReasoningExample:
-    """One ProsQA-style record drawn with ``rng``."""
+def sample(rng: random.Random, nodes: tuple[int, int] = (15, 26)) -> ReasoningExample:
+    """One ProsQA-style record drawn with ``rng``; the graph grows to ``nodes`` (inclusive range)
+    nodes before the target and distractor leaves are added (the default matches the real file)."""
     while True:
         root = 1 if rng.random() < 0.65 else 0
-        parents, person, _ = _graph(rng, rng.randint(15, 26), root)
+        parents, person, _ = _graph(rng, rng.randint(*nodes), root)
         d_root, d_other = _distances(parents, root), _distances(parents, 1 - root)
         only_root = [v for v in range(len(parents)) if d_root[v] >= 0 > d_other[v]]
         only_other = [v for v in range(len(parents)) if d_other[v] >= 0 > d_root[v]]
