@@ -24,7 +24,10 @@ ROOT = Path(__file__).resolve().parents[1]
 METHODS = ["nocot", "cot", "coconut", "simcot"]
 
 
-def run_seed(seed: int, out: Path, threads: int) -> dict:
+def run_seed(seed: int, out: Path, threads: int, reuse: bool = False) -> dict:
+    timing_file = out / "timing.json"  # written after a demo finishes; --reuse reads it back
+    if reuse and timing_file.is_file() and (out / "summary.json").is_file():
+        return summarise(seed, out, json.loads(timing_file.read_text()))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
@@ -33,11 +36,18 @@ def run_seed(seed: int, out: Path, threads: int) -> dict:
         subprocess.run([sys.executable, "-m", "latentcot.cli", "demo", "--seed", str(seed), "--out", str(out)],
                        check=True, env=env, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    timing = {"wall_seconds": round(time.perf_counter() - start, 1),
+              "cpu_seconds": round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 1)}
+    timing_file.write_text(json.dumps(timing))
+    return summarise(seed, out, timing)
+
+
+def summarise(seed: int, out: Path, timing: dict) -> dict:
     summary = json.loads((out / "summary.json").read_text())
     return {
         "seed": seed,
-        "wall_seconds": round(time.perf_counter() - start, 1),
-        "cpu_seconds": round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 1),
+        "folder": str(out.relative_to(ROOT) if out.is_relative_to(ROOT) else out),
+        **timing,
         "methods": {m: {"accuracy": summary[m]["eval"]["accuracy"],
                         "forward_passes": summary[m]["eval"]["forward_passes_per_question"],
                         "steps": summary[m]["train"]["step"],
@@ -95,6 +105,8 @@ def main() -> None:
     p.add_argument("--out", default=str(ROOT / "bench/results/demo_seeds.json"))
     p.add_argument("--doc", default=str(ROOT / "docs/results/demo.md"))
     p.add_argument("--render", metavar="JSON", help="only rewrite --doc from a finished run's JSON")
+    p.add_argument("--reuse", action="store_true",
+                   help="take a seed's finished demo (summary.json and timing.json in its folder) instead of rerunning it")
     a = p.parse_args()
     if a.render:
         write_doc(json.loads(Path(a.render).read_text()), Path(a.doc))
@@ -103,7 +115,7 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     rows = []
     for seed in [int(s) for s in a.seeds.split(",")]:
-        rows.append(run_seed(seed, work / f"demo_s{seed}", a.threads))
+        rows.append(run_seed(seed, work / f"demo_s{seed}", a.threads, a.reuse))
         print(json.dumps(rows[-1]), flush=True)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
     result = {"command": "python bench/demo_seeds.py " + " ".join(sys.argv[1:]), "commit": commit,

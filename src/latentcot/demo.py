@@ -1,22 +1,22 @@
 """`latentcot demo` (and `make demo`): the main job, end to end on CPU in minutes.
 
-Trains micro (2-layer, 64-wide GPT-2) no-CoT, CoT, Coconut and SIM-CoT (on Coconut) models from
-scratch on generated running sums ``a + b + c + d + e (mod 10)`` (the ``chain`` task: four
-one-line steps ``a + b = x.``, then the answer), evaluates each on held-out questions not seen in
-training, prints one table of accuracy and efficiency, and shows one question with each Coconut
-latent's nearest vocabulary tokens and each SIM-CoT latent's decoded step.
+Trains micro (2-layer, 64-wide GPT-2) no-CoT and CoT models from scratch on generated running
+sums ``a + b + c + d + e (mod 10)`` (the ``chain`` task: four one-line steps ``a + b = x.``, then
+the answer), then Coconut and SIM-CoT (on Coconut) from the CoT model (Coconut's stage 0 *is* CoT,
+so they start at stage 1), evaluates each on held-out questions not seen in training, prints one
+table of accuracy and efficiency, and shows one question with each Coconut latent's nearest
+vocabulary tokens and each SIM-CoT latent's decoded step. ``--seed N`` changes the training data,
+initialisation and data order (the held-out questions use N + 1).
 
 Why this task: the answer needs four chained additions, which a 2-layer model cannot do in one
 pass (no-CoT stays near the 10% of guessing) but learns at once when the steps are written (CoT)
 — and every latent's true content is known, so the step decoder's text can be checked by eye.
-It is also where, at this size, plain Coconut collapses when its last step is replaced (it
-answers the same digit for every question) while SIM-CoT's step supervision keeps the true steps
-in the latents (its decoder writes them back); whether SIM-CoT then reads the answer out of them
-varies from seed to seed at this budget (13.5–84% at this k over three seeds; 88.5–100% with
-twice the steps, too long for the demo; ``docs/latent_methods.md``), and the demo shows
-whichever happens. ProsQA (its real validation file
-is in the data directory) and 3×3/4×4 multiplication stay near 0% for every method at this
-budget, so they could not show a difference; ``chain`` has no real validation file, so the
+It is also where, at this size, plain Coconut collapses once its last step is replaced (it
+answers the same digit for every question; the Coconut reference code does the same on this
+setup), while SIM-CoT's step supervision keeps the steps in the latents and its fifth thought,
+trained to write ``### answer``, carries the answer (``docs/latent_methods.md``). ProsQA (its
+real validation file is in the data directory) and 3×3/4×4 multiplication stay near 0% for
+every method at this budget, so they could not show a difference; ``chain`` has no real validation file, so the
 held-out set is generated with another seed and filtered against the training questions.
 CODI is left out only for time (it runs teacher and student: about 2× SIM-CoT's cost here).
 Nothing is precomputed: every number is measured in this run. Checkpoints stay in
@@ -113,7 +113,7 @@ def run_demo(out_dir: Path = Path("runs/demo"), quick: bool = False, seed: int =
 
         results.append(EvalResult(**run["eval"]))
     lines = [
-        f"Trained from scratch in {time.perf_counter() - began:.0f} s on {_machine()}; held-out: {source}.",
+        f"Trained in {time.perf_counter() - began:.0f} s on {_machine()}; held-out: {source}.",
         "",
         format_table(results),
         "",
