@@ -31,6 +31,7 @@ from latentcot.latent.diagnostics import SUPERPOSITION_GROUPS, superposition
 from latentcot.train.recipe import load_examples, load_trained
 
 METHODS = ("nocot", "cot", "coconut")
+DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def _metrics(run: Path) -> list[dict[str, Any]]:
@@ -40,6 +41,7 @@ def _metrics(run: Path) -> list[dict[str, Any]]:
 
 def collect_run(run: Path, generated: int, diag: int) -> dict[str, Any]:
     method, cfg = load_trained(run)
+    method.to(DEVICE)  # type: ignore[attr-defined]
     real = json.loads((run / "eval.json").read_text())
     rows = _metrics(run)
     train_rows = [r for r in rows if "loss" in r]
@@ -68,17 +70,22 @@ def collect_run(run: Path, generated: int, diag: int) -> dict[str, Any]:
 def speed(run: Path, repeats: int) -> dict[str, Any]:
     """Positions per second of a Coconut answer-stage step vs a plain step of the same backbone."""
     method, cfg = load_trained(run)
-    method.train()
+    method.to(DEVICE).train()  # type: ignore[attr-defined]
     train, _, _ = load_examples(cfg.data, cfg.seed)
     batch = method.collate(train[: cfg.train.batch_size], stage=method.num_stages() - 1)
+    batch = {k: v.to(DEVICE) for k, v in batch.items()}
     positions = int(batch["attention_mask"].sum())
     plain = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"], "labels": batch["labels"]}
     times: dict[str, list[float]] = {"latent": [], "plain": []}
     for _ in range(repeats):  # interleaved, so both see the same machine load
         for kind in ("latent", "plain"):
+            if DEVICE.type == "cuda":
+                torch.cuda.synchronize()
             began = time.perf_counter()
             loss = method(batch).loss if kind == "latent" else method.backbone(**plain).loss
             loss.backward()
+            if DEVICE.type == "cuda":
+                torch.cuda.synchronize()
             times[kind].append(time.perf_counter() - began)
             method.zero_grad(set_to_none=True)
     best = {k: min(v) for k, v in times.items()}
