@@ -18,6 +18,7 @@ GROUPS = {
     "inspect": "latentcot.cli.inspect",
     "visual": "latentcot.cli.visual",
     "report": "latentcot.cli.report",
+    "view": "latentcot.cli.view",
     "tts": "latentcot.cli.tts",  # reward (test-time scaling)
 }
 
@@ -34,6 +35,7 @@ COMMANDS = {
     "inspect": ("inspect", "look inside a checkpoint's latents: decoded steps, nearest tokens, collapse diagnostics"),
     "visual": ("visual", "EndoCoT on visual puzzles: train, evaluate, solve one puzzle"),
     "report": ("report", "an HTML report (loss curves, evaluation table, configs) over run folders"),
+    "view": ("view", "a static site over run folders: curves, evaluation table, each question's thoughts"),
     "reward": ("tts", "train a Latent Reward Model on a latent reasoner's own sampled trajectories"),
 }
 
