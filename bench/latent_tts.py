@@ -165,7 +165,11 @@ def main() -> None:
     p.add_argument("--work", default="runs/tts/bench", help="folder for the reward model run")
     p.add_argument("--out", default="bench/results/latent_tts.json")
     p.add_argument("--doc", default="docs/results/latent_tts.md")
+    p.add_argument("--doc-only", action="store_true", help="re-render --doc (and its plot) from the JSON at --out")
     a = p.parse_args()
+    if a.doc_only:
+        write_doc(json.loads(Path(a.out).read_text()), Path(a.doc))
+        return
     torch.set_num_threads(a.threads)
     began = time.perf_counter()
     ns = [int(x) for x in a.ns.split(",")]
@@ -294,7 +298,7 @@ def main() -> None:
 def write_doc(r: dict[str, Any], doc: Path) -> None:
     pct = lambda x: "–" if x is None else f"{100 * x:.1f}%"  # noqa: E731
     lines = [
-        f"## Parallel test-time scaling of a latent reasoner (`{Path(r['checkpoint']).parts[-3] if len(Path(r['checkpoint']).parts) > 2 else r['checkpoint']}`)",
+        f"## Parallel test-time scaling of a latent reasoner: `{r['checkpoint']}`, {r['sampler']} sampler",
         "",
         f"{r['task']} task, {r['eval_size']} held-out questions ({r['held_out']}); greedy accuracy "
         f"**{pct(r['greedy_accuracy'])}**. Sampler: {r['sampler']} ("
