@@ -63,7 +63,7 @@ def test_every_input_is_made_by_an_earlier_line():
             reads = [args.input]
         elif command[0] in ("eval", "generate", "inspect"):
             reads = [args.checkpoint] + ([args.data] if command[0] == "eval" else [])
-        elif command[0] == "report":
+        elif command[0] in ("report", "view"):
             reads = args.runs
         elif command[0] in ("diffusion", "visual") and command[1] in ("plan", "eval"):
             reads = [getattr(args, "checkpoint", None) or args.run]
@@ -92,5 +92,5 @@ def test_the_data_lines_run_in_order(tmp_path, monkeypatch):
         with contextlib.redirect_stdout(io.StringIO()):
             assert cli(argv) == 0, words
         ran += 1
-    assert ran == 6
+    assert ran == 7
     assert (tmp_path / "runs/data/mult4.jsonl").is_file() and (tmp_path / "runs/data/mult2_more.txt").is_file()
