@@ -16,9 +16,12 @@ def _report(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "report",
-        help="an HTML report (loss curves, evaluation table, configs) over run folders",
+        help="an HTML report (training curves, evaluation table, config diff) over run folders",
         description="Reads metrics.jsonl, eval.json and config.yaml of each run folder and writes one "
-        "self-contained HTML page, e.g. `latentcot report runs/demo/* --out runs/demo/report.html`.",
+        "self-contained HTML page (it opens offline): a curve per logged metric, the evaluation table "
+        "(sortable), the config keys that differ between runs and each config folded away; "
+        "`latentcot view` writes the same page with a question browser. "
+        "E.g. `latentcot report runs/demo/* --out runs/demo/report.html`.",
     )
     p.add_argument("runs", nargs="+", help="run folders written by `latentcot train` or `latentcot demo`")
     p.add_argument("--out", default="report.html", help="the HTML file to write")

@@ -1,25 +1,21 @@
-"""An HTML report over run folders: training curves, evaluation tables and resolved configs.
+"""An HTML report over run folders: the summary page of the viewer site as one file.
 
 Everything comes from what a run folder already holds (``metrics.jsonl``, ``eval.json``,
-``config.yaml``); figures are drawn with matplotlib and embedded, so the page is one file.
+``config.yaml``): a training curve per logged metric (runs of one task overlaid), the evaluation
+table (sortable), the keys whose values differ between the runs' configs, and each whole config
+folded away. The chart library (uPlot, vendored), the script and the data are inside the page, so
+it opens offline and can be mailed as is. ``latentcot view`` writes the same page with a question
+browser next to its data (:mod:`latentcot.eval.viewer`).
 """
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display here or on CI
-import matplotlib.pyplot as plt  # noqa: E402
-
-from latentcot.errors import LatentCotError  # noqa: E402
+from latentcot.errors import LatentCotError
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
@@ -36,40 +32,6 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _figure_html(fig: Any) -> str:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return f'<img src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}"/>'
-
-
-def loss_figure(runs: dict[str, list[dict[str, Any]]]) -> str:
-    """Training loss against optimizer step, one line per run."""
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    for name, rows in runs.items():
-        points = [(r["step"], r["loss"]) for r in rows if "loss" in r and "step" in r]
-        if points:
-            ax.plot(*zip(*points), label=name)
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("training loss")
-    ax.set_yscale("log")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    return _figure_html(fig)
-
-
-def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(c, '')))}</td>" for c in columns) + "</tr>" for r in rows
-    )
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
-def _fmt(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
 def build_report(run_dirs: Sequence[str | Path], out: str | Path, title: str = "latentcot report") -> Path:
     """Write one self-contained HTML page comparing ``run_dirs``.
 
@@ -81,28 +43,10 @@ def build_report(run_dirs: Sequence[str | Path], out: str | Path, title: str = "
     Returns:
         The path written.
     """
-    runs = {Path(d).name: Path(d) for d in run_dirs}
-    metrics = {name: read_metrics(path) for name, path in runs.items()}
-    evals = []
-    for name, path in runs.items():
-        if (path / "eval.json").is_file():
-            summary = json.loads((path / "eval.json").read_text())
-            summary.pop("predictions", None)
-            evals.append({"run": name, **summary})
-    columns = ["run", "method", "task", "n", "accuracy", "tokens_per_question", "forward_passes_per_question",
-               "questions_per_second", "batch_size"]
-    sections = [f"<h1>{html.escape(title)}</h1>", "<h2>Training loss</h2>", loss_figure(metrics)]
-    if evals:
-        sections += ["<h2>Evaluation</h2>", _table(evals, columns)]
-    for name, path in runs.items():
-        config = path / "config.yaml"
-        if config.is_file():
-            sections += [f"<h3>{html.escape(name)}: config.yaml</h3>", f"<pre>{html.escape(config.read_text())}</pre>"]
-    style = ("body{font-family:sans-serif;max-width:960px;margin:2em auto}table{border-collapse:collapse}"
-             "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}pre{background:#f6f6f6;padding:8px}")
-    page = f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>" \
-           f"<style>{style}</style></head><body>{''.join(sections)}</body></html>"
+    from latentcot.eval.viewer import page, site_summary
+
+    summary = site_summary(run_dirs, title)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page)
+    out.write_text(page(summary, browser=False, inline=True), encoding="utf-8")
     return out

@@ -247,7 +247,9 @@ def page(summary: dict[str, Any], browser: bool, inline: bool = False) -> str:
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<title>{title}</title>"
-        "<script>window.latentcotErrors=[];addEventListener('error',function(e){latentcotErrors.push(String(e.message||e))});</script>"
+        # uncaught errors and console.error calls, for the self-test (index.html#selftest)
+        "<script>window.latentcotErrors=[];addEventListener('error',function(e){latentcotErrors.push(String(e.message||e))});"
+        "(function(f){console.error=function(){latentcotErrors.push([].join.call(arguments,' '));f.apply(console,arguments)}})(console.error);</script>"
         f"{head}</head><body><header><h1>{title}</h1><nav id='nav'></nav></header>"
         "<section id='curves'><h2>Training curves</h2><div id='curves-body'></div></section>"
         "<section id='evaluation'><h2>Evaluation</h2><div id='eval-body'></div></section>"

@@ -256,14 +256,30 @@ var latentcot = (function () {
       scroll_width: document.documentElement.scrollWidth, window_width: window.innerWidth,
       questions: document.querySelectorAll("#question-list .q-item").length,
     };
-    var first = document.querySelector("#question-list .q-item");
-    var done = first ? (first.click(), waitFor(function () { return document.querySelectorAll("#question-detail .thought").length || document.querySelector("#question-detail .note"); }, 5000)) : Promise.resolve();
+    function clickFirst() {  // one click on the first question, then what its detail lists
+      var first = document.querySelector("#question-list .q-item");
+      if (!first) return Promise.resolve({});
+      first.click();
+      return waitFor(function () { return document.querySelectorAll("#question-detail .thought").length || document.querySelector("#question-detail .note"); }, 5000).then(function () {
+        var q = function (s) { return document.querySelectorAll("#question-detail " + s).length; };
+        return {thoughts: q(".thought"), nearest: q(".chip"), heatmap_cells: q(".heatmap .cell"), superposition_bars: q(".bars .bar"), steps: q(".step")};
+      });
+    }
+    var picker = document.getElementById("run-picker"), runs = {};
+    var done = clickFirst().then(function (seen) {
+      Object.assign(r, seen);
+      // then every run of the picker in turn
+      return (picker ? Array.prototype.map.call(picker.options, function (o) { return o.value; }) : []).reduce(function (p, slug) {
+        return p.then(function () {
+          picker.value = slug;
+          picker.dispatchEvent(new Event("change"));
+          return waitFor(function () { var i = document.querySelector("#question-list .q-item"); return i && !i.classList.contains("selected") && document.querySelector("#question-detail").textContent.indexOf("Click") === 0; }, 5000)
+            .then(clickFirst).then(function (seen) { runs[slug] = seen; });
+        });
+      }, Promise.resolve());
+    });
     return done.then(function () {
-      r.thoughts = document.querySelectorAll("#question-detail .thought").length;
-      r.nearest = document.querySelectorAll("#question-detail .chip").length;
-      r.heatmap_cells = document.querySelectorAll("#question-detail .heatmap .cell").length;
-      r.superposition_bars = document.querySelectorAll("#question-detail .bars .bar").length;
-      r.steps = document.querySelectorAll("#question-detail .step").length;
+      r.runs = runs;
       r.clicked_ms = Math.round(performance.now());
       r.scroll_width_after = document.documentElement.scrollWidth;
       r.errors = window.latentcotErrors;
