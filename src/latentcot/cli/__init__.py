@@ -34,7 +34,7 @@ COMMANDS = {
     "diffusion": ("diffusion", "JiT toy (x/eps/v prediction) and CoTj schedule planning"),
     "inspect": ("inspect", "look inside a checkpoint's latents: decoded steps, nearest tokens, collapse diagnostics"),
     "visual": ("visual", "EndoCoT on visual puzzles: train, evaluate, solve one puzzle"),
-    "report": ("report", "an HTML report (loss curves, evaluation table, configs) over run folders"),
+    "report": ("report", "an HTML report (training curves, evaluation table, config diff) over run folders"),
     "view": ("view", "a static site over run folders: curves, evaluation table, each question's thoughts"),
     "reward": ("tts", "train a Latent Reward Model on a latent reasoner's own sampled trajectories"),
 }
@@ -56,7 +56,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         groups = list(GROUPS)
     else:
         command = next((a for a in argv if not a.startswith("-")), None)
-        groups = [COMMANDS[command][0]] if command in COMMANDS else []
+        # a command missing from COMMANDS (a group's newest) still works: every group is imported
+        groups = [COMMANDS[command][0]] if command in COMMANDS else list(GROUPS) if command else []
     for group in groups:
         module = GROUPS[group]
         try:
@@ -66,9 +67,10 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                 raise
             continue  # group not built yet
         mod.register(sub)
-    for name, (_, help) in COMMANDS.items():
-        if name not in sub.choices:
-            sub.add_parser(name, help=help)
+    if argv is not None:
+        for name, (_, help) in COMMANDS.items():
+            if name not in sub.choices:
+                sub.add_parser(name, help=help)
     return parser
 
 
