@@ -233,7 +233,13 @@ var latentcot = (function () {
     }
     picker.addEventListener("change", pick);
     filter.addEventListener("input", function () { if (current) render(); });
-    return pick();
+    // a link to one question: index.html#run=<run>&q=<number>
+    var link = /^#run=([^&]+)&q=(\d+)$/.exec(location.hash), wanted = link && runs.filter(function (r) { return r.slug === decodeURIComponent(link[1]); })[0];
+    if (wanted) picker.value = wanted.slug;
+    return pick().then(function () {
+      var item = link && list.querySelector('.q-item[data-index="' + link[2] + '"]');
+      if (item) { item.click(); item.scrollIntoView({block: "nearest"}); }
+    });
   }
 
   // ---- self-test: `index.html#selftest` checks what rendered and writes it into #selftest ------
