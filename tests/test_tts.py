@@ -49,6 +49,28 @@ def coconut():
 # --- sampling -------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    "name, options",
+    [
+        ("codi", {"num_latents": 3}),
+        ("simcot", {"base": "coconut", "base_options": {"c_thought": 1, "max_latent_stage": 2}}),
+    ],
+)
+def test_one_greedy_sample_equals_reason_for_every_latent_method(name, options):
+    examples = _task()
+    tokenizer = train_word_tokenizer(examples)
+    torch.manual_seed(0)
+    method = build_method(
+        name, method_config(name, options, where="test"), build_preset("micro", len(tokenizer)), tokenizer
+    )
+    method.eval()
+    questions = [ex.question for ex in examples[:3]]
+    greedy = method.reason(questions, max_new_tokens=6)
+    out = sample_answers(method, questions, 2, max_new_tokens=6)
+    assert out.texts == [t for t in greedy.texts for _ in range(2)]
+    torch.testing.assert_close(out.samples.thoughts, greedy.latents.repeat_interleave(2, 0))
+
+
 def test_one_greedy_sample_equals_reason(coconut):
     method, questions = coconut
     greedy = method.reason(questions, max_new_tokens=6)
