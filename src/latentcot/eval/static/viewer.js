@@ -223,7 +223,7 @@ var latentcot = (function () {
           var key = current.run.slug + "/chunk-" + String(Math.floor(i / current.meta.chunk)).padStart(4, "0"), run = current;
           detail.textContent = "loading…";
           load(key).then(function (chunk) { if (current === run) showQuestion(run.run, i, run.meta, chunk[i % run.meta.chunk], detail); });
-        }}, [el("span", {"class": q.ok ? "ok" : "bad", text: q.ok ? "✓" : "✗"}), el("span", {"class": "n", text: "#" + i}), el("span", {text: q.q})]));
+        }}, [el("span", {"class": q.ok ? "ok" : "bad", text: q.ok ? "✓" : "✗"}), el("span", {"class": "n", text: "#" + i}), el("span", {"class": "t", text: q.q})]));
       });
       if (!shown) list.appendChild(el("p", {"class": "note", text: "no question matches"}));
     }
@@ -238,7 +238,7 @@ var latentcot = (function () {
     if (wanted) picker.value = wanted.slug;
     return pick().then(function () {
       var item = link && list.querySelector('.q-item[data-index="' + link[2] + '"]');
-      if (item) { item.click(); item.scrollIntoView({block: "nearest"}); }
+      if (item) { item.click(); list.scrollTop = item.offsetTop - list.offsetTop; }
     });
   }
 
