@@ -305,9 +305,34 @@ def test_cli_eval_samples_and_reward(coconut, tmp_path, capsys):
     ]
     assert main(argv) == 0
     assert "coconut+vote@3" in capsys.readouterr().out
+    assert (
+        main(
+            [
+                "generate",
+                str(folder),
+                _task(1)[0].question,
+                "--samples",
+                "3",
+                "--sampler",
+                "noise",
+                "--max-new-tokens",
+                "6",
+            ]
+        )
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert printed.count("sample ") == 3 and "majority vote of 3" in printed
     saved = json.loads(out.read_text())
     assert all(len(p["samples"]) == 3 for p in saved["predictions"])
     # an untrained reasoner gets every sample wrong: nothing to contrast, and the command says so
     argv = ["reward", str(folder), *common, "--out", str(tmp_path / "rm"), "--samples", "4", "--steps", "2"]
     assert main(argv) == 2
     assert "questions with both right and wrong samples" in capsys.readouterr().err
+
+
+def test_cli_aggregates_match_the_library():
+    from latentcot.cli.tts import AGGREGATES as CLI
+    from latentcot.eval.tts import AGGREGATES
+
+    assert CLI == AGGREGATES

@@ -60,6 +60,10 @@ def _generate(args: argparse.Namespace) -> int:
     if out.latents is not None and out.latents.shape[1]:
         for i, words in enumerate(nearest_tokens(method.backbone, method.tokenizer, out.latents[0], k=args.top_k)):
             print(f"latent {i}: " + "  ".join(f"{w} ({p:.2f})" for w, p in words))
+    if args.samples > 1:  # test-time scaling: N sampled latent trajectories and their vote
+        from latentcot.cli.tts import print_samples
+
+        print_samples(args, method)
     return 0
 
 
@@ -86,7 +90,7 @@ class _HelpWithConfigKeys(argparse.Action):
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from latentcot.cli.tts import add_eval_arguments
+    from latentcot.cli.tts import add_eval_arguments, add_sampling_arguments
     p = sub.add_parser(
         "train",
         help="train a language-model method from a YAML recipe",
@@ -122,6 +126,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n-latents", type=int, help="continuous thoughts at inference (latent methods)")
     p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--top-k", type=int, default=5, help="nearest vocabulary tokens shown per latent")
+    add_sampling_arguments(p)  # --samples N: also N sampled answers and their vote
     p.set_defaults(handler=_generate)
 
     p = sub.add_parser(

@@ -7,7 +7,8 @@ import argparse
 import json
 from typing import Any
 
-from latentcot.eval.tts import AGGREGATES
+# latentcot.eval.tts.AGGREGATES, spelled out so building the parser imports no torch (a test checks they agree)
+AGGREGATES = ("vote", "reward", "reward-vote", "signal", "signal-vote")
 
 
 def add_sampling_arguments(p: argparse.ArgumentParser) -> None:
@@ -108,3 +109,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n-latents", type=int, help="thoughts per sample (default: the method's)")
     add_sampling_arguments(p)
     p.set_defaults(handler=_reward, samples=16, sampler="noise")
+
+
+def print_samples(args: argparse.Namespace, method: Any) -> None:
+    """`latentcot generate --samples N`: each sampled answer, their vote and each one's thought signals."""
+    from latentcot.eval.tts import majority_vote, sample_answers, sample_signals
+
+    out = sample_answers(method, [args.question], args.samples, _sampler(args), args.n_latents, args.max_new_tokens)
+    signals = sample_signals(out.samples)
+    for i, answer in enumerate(out.answers):
+        values = "  ".join(f"{k} {float(signals[k][i]):.3f}" for k in ("net_change", "cumulative_change", "aligned_change"))
+        print(f"sample {i}: {answer!r}   {values}")
+    print(f"majority vote of {args.samples}: {majority_vote(out.answers)}")
