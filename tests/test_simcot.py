@@ -289,3 +289,18 @@ def test_inspect_cli_shows_steps_and_collapse_numbers(tmp_path, capsys):
     assert report["n_examples"] == 6 and report["num_latents"] == 3 and report["step_recovery"] >= 0.8
     assert -1.0 <= report["mean_cosine"] <= 1.0 and 1.0 <= report["effective_rank"] <= 3.0
     assert main(["inspect", str(folder)]) == 2  # neither a question nor --data
+
+
+def test_answer_loss_is_the_cross_entropy_of_the_token_after_the_separator():
+    method, examples = _simcot("coconut")
+    batch = method.collate(examples[:3], stage=0)  # stage 0: no latents, one plain forward
+    out = method(batch)
+    mask = batch["attention_mask"]
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)  # rows are left-padded
+    logits = method.backbone(input_ids=batch["input_ids"], attention_mask=mask, position_ids=positions).logits
+    ids, labels = batch["input_ids"], batch["labels"]
+    terms = []
+    for r in range(len(ids)):
+        t = (labels[r] == method._separator).nonzero().max() + 1  # the answer's first token
+        terms.append(torch.nn.functional.cross_entropy(logits[r, t - 1], labels[r, t]))
+    assert out.logs["answer_loss"] == pytest.approx(float(torch.stack(terms).mean()), rel=1e-4)

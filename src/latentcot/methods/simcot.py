@@ -283,8 +283,13 @@ class SimCot(nn.Module):
         head = self.backbone.get_output_embeddings()
         per_token = F.cross_entropy(head(fwd.hidden_states[:, :-1][keep]).float(), targets[keep], reduction="none")
         loss = per_token.mean()  # lm_loss, keeping each token's term for the answer's
-        # the answer's first token follows the separator: its loss shows when the readout is learned
-        answer = (labels[:, :-1] == self._separator)[keep]
+        # the answer's first token follows the separator's last token (predicted at that column):
+        # its loss shows when the readout is learned
+        columns = torch.arange(labels.shape[1], device=labels.device)
+        last = torch.where(labels == self._separator, columns, -1).max(1).values  # (batch,)
+        answer = torch.zeros_like(keep)
+        answer[last >= 0, last[last >= 0]] = True
+        answer = answer[keep]
         logs = {"loss": float(loss.detach()), "answer_loss": float(per_token[answer].mean().detach())}
         return LossOutput(loss, logs), fwd.latents
 
