@@ -48,7 +48,8 @@ def collect_run(run: Path, generated: int, diag: int) -> dict[str, Any]:
     curve = [(r["step"], r["eval/accuracy"]) for r in rows if "eval/accuracy" in r]
     train, real_examples, _ = load_examples(cfg.data, cfg.seed)
     seen = {ex.question for ex in train}
-    fresh = [ex for ex in generate("prosqa_graph", 2 * generated, cfg.seed + 7, max_hops=cfg.data.max_hops)
+    options = {"max_hops": cfg.data.max_hops, **cfg.data.generator}
+    fresh = [ex for ex in generate("prosqa_graph", 2 * generated, cfg.seed + 7, **options)
              if ex.question not in seen][:generated]
     gen = evaluate(method, fresh, "prosqa_graph", cfg.eval.batch_size, cfg.eval.max_new_tokens)
     out: dict[str, Any] = {
@@ -57,6 +58,8 @@ def collect_run(run: Path, generated: int, diag: int) -> dict[str, Any]:
         "final_loss": train_rows[-1]["loss"] if train_rows else None,
         "batch_size": cfg.train.batch_size, "lr": cfg.train.lr,
         "real_accuracy": real["accuracy"], "real_n": real["n"],
+        "held_out": (f"{cfg.data.eval_file} in graph form, <= {cfg.data.max_hops} hops" if cfg.data.eval_file
+                     else f"generated, {cfg.data.generator or 'ProsQA-size graphs'}, none in training"),
         "generated_accuracy": gen.accuracy, "generated_n": gen.n,
         "forward_passes_per_question": real["forward_passes_per_question"],
         "curve": curve,
@@ -98,13 +101,14 @@ def table(result: dict[str, Any], command: str) -> str:
     lines = [
         f"## Graph search: ProsQA in graph form ({result['label']})",
         "",
-        f"Command: `{command}` (after `latentcot train configs/lm/tiny/graph_{{nocot,cot,coconut}}.yaml`).",
+        f"Command: `{command}`, after training the three recipes named by the runs' `config.yaml` "
+        f"({', '.join(r['run'] for r in result['runs'])}).",
         f"Machine: {result['machine']}.",
-        "Real = the ProsQA validation file in graph form, questions of at most 4 hops (257); generated = "
-        "fresh generated questions (another seed, none in training). Picking one of the two candidates at "
-        "random scores 50%.",
+        f"Held-out = the recipe's own evaluation set ({result['runs'][0]['held_out']}); generated = "
+        "fresh generated questions of the recipe's kind (another seed, none in training). Picking one of the "
+        "two candidates at random scores 50%.",
         "",
-        "| method | model | steps | batch | real accuracy | generated accuracy | forward passes/question | final loss |",
+        "| method | model | steps | batch | held-out accuracy | generated accuracy | forward passes/question | final loss |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in result["runs"]:
@@ -115,14 +119,14 @@ def table(result: dict[str, Any], command: str) -> str:
         )
     curves = [r for r in result["runs"] if r["curve"]]
     if curves:
-        lines += ["", "Held-out (real) accuracy logged during training:", "",
+        lines += ["", "Held-out accuracy logged during training:", "",
                   "| method | " + " | ".join(f"step {s}" for s, _ in curves[0]["curve"]) + " |",
                   "|---" * (1 + len(curves[0]["curve"])) + "|"]
         for r in curves:
             lines.append(f"| {r['method']} | " + " | ".join(f"{100 * a:.1f}%" for _, a in r["curve"]) + " |")
     for r in result["runs"]:
         if "superposition" in r:
-            lines += ["", f"Superposition look ({r['method']}, real file): mean inner product of thought i with "
+            lines += ["", f"Superposition look ({r['method']}, held-out questions): mean inner product of thought i with "
                       "the node embeddings of each group (optimal ⊆ frontier ⊆ reachable).", "",
                       "| thought | questions | " + " | ".join(SUPERPOSITION_GROUPS)
                       + " | frontier − unreachable | frontier / unreachable |",
