@@ -77,11 +77,11 @@ ICOT_LINES = ["1 2 * 3 4||3 6 0 + 0 4 8 0 #### 3 0 9 0", "q one||<<2+3=5>> <<5*2
 surrogate = st.integers(0xD800, 0xDFFF).map(chr)
 blank = st.text(alphabet=" \t", min_size=0, max_size=3)
 with_surrogate = st.tuples(st.text(max_size=5), surrogate, st.text(max_size=5)).map("".join)
-not_text = st.one_of(st.none(), st.integers(), st.booleans(), st.lists(st.integers(), max_size=2),
-                     st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
+not_text = st.one_of(st.none(), st.integers(-10**9, 10**9), st.booleans(), st.lists(st.integers(-10**9, 10**9), max_size=2),
+                     st.dictionaries(st.text(max_size=3), st.integers(-10**9, 10**9), max_size=2))
 bad_text = st.one_of(not_text, blank, with_surrogate)
 bad_steps = st.one_of(
-    st.one_of(st.none(), st.text(max_size=5), st.integers(), st.dictionaries(st.text(max_size=2), st.text(max_size=2))),
+    st.one_of(st.none(), st.text(max_size=5), st.integers(-10**9, 10**9), st.dictionaries(st.text(max_size=2), st.text(max_size=2))),
     st.tuples(st.lists(st.text(min_size=1, max_size=4).filter(str.strip), max_size=3),
               st.one_of(blank.filter(lambda s: s != ""), not_text, with_surrogate),
               st.integers(0, 3)).map(lambda t: t[0][: t[2]] + [t[1]] + t[0][t[2]:]),
@@ -177,7 +177,7 @@ def bad_record_file(draw: Any) -> tuple[str, bytes, int | None]:
     elif fault == "missing":
         del rec[draw(st.sampled_from(["question", "steps", "answer"]))]
     elif fault == "underscore":
-        meta["_" + draw(name)] = draw(st.one_of(st.integers(), st.text(max_size=4), st.lists(st.text(max_size=3))))
+        meta["_" + draw(name)] = draw(st.one_of(st.integers(-10**9, 10**9), st.text(max_size=4), st.lists(st.text(max_size=3))))
         if fmt == "jsonl" and list(meta)[-1] in ("_key_order", "_step_separator"):
             meta[list(meta)[-1]] = 12345  # an invalid value for the known keys
     elif fault == "graph":
