@@ -222,7 +222,12 @@ var latentcot = (function () {
           this.classList.add("selected");
           var key = current.run.slug + "/chunk-" + String(Math.floor(i / current.meta.chunk)).padStart(4, "0"), run = current;
           detail.textContent = "loading…";
-          load(key).then(function (chunk) { if (current === run) showQuestion(run.run, i, run.meta, chunk[i % run.meta.chunk], detail); });
+          var clicked = performance.now();
+          load(key).then(function (chunk) {
+            if (current !== run) return;
+            showQuestion(run.run, i, run.meta, chunk[i % run.meta.chunk], detail);
+            document.body.setAttribute("data-question-ms", String(Math.round(performance.now() - clicked)));  // click to thoughts shown
+          });
         }}, [el("span", {"class": q.ok ? "ok" : "bad", text: q.ok ? "✓" : "✗"}), el("span", {"class": "n", text: "#" + i}), el("span", {"class": "t", text: q.q})]));
       });
       if (!shown) list.appendChild(el("p", {"class": "note", text: "no question matches"}));
@@ -265,10 +270,11 @@ var latentcot = (function () {
     function clickFirst() {  // one click on the first question, then what its detail lists
       var first = document.querySelector("#question-list .q-item");
       if (!first) return Promise.resolve({});
+      var began = performance.now();
       first.click();
       return waitFor(function () { return document.querySelectorAll("#question-detail .thought").length || document.querySelector("#question-detail .note"); }, 5000).then(function () {
         var q = function (s) { return document.querySelectorAll("#question-detail " + s).length; };
-        return {thoughts: q(".thought"), nearest: q(".chip"), heatmap_cells: q(".heatmap .cell"), superposition_bars: q(".bars .bar"), steps: q(".step")};
+        return {click_ms: Math.round(performance.now() - began), thoughts: q(".thought"), nearest: q(".chip"), heatmap_cells: q(".heatmap .cell"), superposition_bars: q(".bars .bar"), steps: q(".step")};
       });
     }
     var picker = document.getElementById("run-picker"), runs = {};
