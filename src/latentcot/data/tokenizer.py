@@ -51,7 +51,9 @@ class LatentTokens:
 def _word_level_tokenizer(split_punctuation: bool = True) -> Tokenizer:
     tok = Tokenizer(models.WordLevel(unk_token=UNK))
     tok.normalizer = normalizers.Sequence([normalizers.Replace(Regex(r"\s+"), " "), normalizers.Strip()])
-    splitters = [pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True)]
+    splitters: list[pre_tokenizers.PreTokenizer] = [
+        pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True)
+    ]
     if split_punctuation:
         splitters.append(pre_tokenizers.Punctuation(behavior="isolated"))
     tok.pre_tokenizer = pre_tokenizers.Sequence(splitters)
