@@ -84,6 +84,7 @@ scratch; Coconut and SIM-CoT start from the demo's own CoT model at curriculum s
 passes per question.
 
 {chr(10).join(lines)}
+{"".join(chr(10) + "Note: " + n for n in result.get("notes", []))}
 
 Per method and seed (optimizer steps, final training loss; SIM-CoT: answer-token loss and step loss):
 
@@ -105,6 +106,7 @@ def main() -> None:
     p.add_argument("--out", default=str(ROOT / "bench/results/demo_seeds.json"))
     p.add_argument("--doc", default=str(ROOT / "docs/results/demo.md"))
     p.add_argument("--render", metavar="JSON", help="only rewrite --doc from a finished run's JSON")
+    p.add_argument("--note", action="append", default=[], help="a line recorded with the results (e.g. a seed that was stopped)")
     p.add_argument("--reuse", action="store_true",
                    help="take a seed's finished demo (summary.json and timing.json in its folder) instead of rerunning it")
     a = p.parse_args()
@@ -121,7 +123,7 @@ def main() -> None:
     result = {"command": "python bench/demo_seeds.py " + " ".join(sys.argv[1:]), "commit": commit,
               "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores, torch {torch.__version__}, "
                          f"{a.threads} thread(s) per demo, one demo at a time",
-              "runs": rows}
+              "runs": rows, "notes": a.note}
     Path(a.out).write_text(json.dumps(result, indent=2))
     write_doc(result, Path(a.doc))
 
