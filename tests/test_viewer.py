@@ -148,3 +148,21 @@ def test_pages_render_in_headless_chromium(site: Path, runs: dict[str, Path], tm
     result = selftest(report, tmp_path / "profile")
     assert result["charts"] >= len(logged) and result["painted"] == result["charts"] and result["errors"] == []
     assert result["eval_rows"] == 2 and result["scroll_width"] <= 1280 and result["questions"] == 0
+
+
+def test_an_endocot_run_shows_its_curves_and_solved_rate(tmp_path: Path):
+    from latentcot.eval.viewer import site_summary
+
+    run_dir = tmp_path / "endocot"  # what `latentcot visual train` writes (no checkpoints/, no predictions)
+    run_dir.mkdir()
+    (run_dir / "metrics.jsonl").write_text("".join(json.dumps({"step": s, "loss": 1.0 / s, "seconds": 0.1 * s}) + "\n" for s in (1, 2)))
+    (run_dir / "eval.json").write_text(json.dumps({"solved": 0.75, "n_eval": 8, "steps": 2, "final": {"loss": 0.5},
+                                                   "config": {"data": {"task": "maze"}}}))
+    (run_dir / "model.safetensors").write_bytes(b"")
+    row = site_summary([run_dir], "t")["runs"][0]
+    assert row["metrics"] == {"step": [1.0, 2.0], "loss": [1.0, 0.5], "seconds": [0.1, 0.2]}
+    assert row["eval"] == {"run": "endocot", "solved": 0.75, "n_eval": 8, "steps": 2}
+    site = tmp_path / "site"
+    assert cli(["view", str(run_dir), "--out", str(site)]) == 0
+    _, summary = read_data(site / "data" / "summary.js")
+    assert summary["runs"][0]["questions"] == 0 and "EndoCoT" in summary["runs"][0]["browser_note"]

@@ -46,6 +46,8 @@ EVAL_COLUMNS = {  # eval.json key -> (short header, what it means)
     "questions_per_second": ("q/s", "questions per second at the batch size"),
     "latency_per_batch_s": ("s/batch", "seconds per batch"),
     "batch_size": ("batch", "questions per batch"),
+    "solved": ("solved", "EndoCoT: fraction of held-out puzzles solved"),
+    "n_eval": ("puzzles", "EndoCoT: held-out puzzles"),
 }
 
 
@@ -114,8 +116,8 @@ def run_summary(run_dir: Path, name: str) -> dict[str, Any]:
             result = json.loads((run_dir / "eval.json").read_text())
         except json.JSONDecodeError as err:
             raise LatentCotError(f"{run_dir / 'eval.json'}: invalid JSON ({err.msg})") from None
-        result.pop("predictions", None)
-        summary["eval"] = {"run": name, **result}
+        # numbers and names only: predictions, and an EndoCoT eval.json's config and final losses, stay out
+        summary["eval"] = {"run": name, **{k: v for k, v in result.items() if isinstance(v, (str, int, float)) or v is None}}
     if (run_dir / "config.yaml").is_file():
         summary["config"] = (run_dir / "config.yaml").read_text()
     config = yaml.safe_load(summary["config"]) if summary["config"] else {}
@@ -290,7 +292,9 @@ def build_site(run_dirs: Sequence[str | Path], out: str | Path, title: str = "la
         has_checkpoint = (Path(run["path"]) / "checkpoints").is_dir() or (Path(run["path"]) / "latentcot.json").is_file()
         run["questions"] = len(listed) if has_checkpoint else 0
         if not listed or not has_checkpoint:
-            run["browser_note"] = "no eval.json predictions" if not listed else "no checkpoint to look inside"
+            endocot = (Path(run["path"]) / "model.safetensors").is_file() and not has_checkpoint
+            run["browser_note"] = ("an EndoCoT run: its puzzles are not browsable yet (`latentcot visual solve` draws one)"
+                                   if endocot else "no eval.json predictions" if not listed else "no checkpoint to look inside")
             continue
         details = question_details(run["path"], [q["q"] for q in listed], top_k, batch_size)
         folder = out / "data" / run["slug"]

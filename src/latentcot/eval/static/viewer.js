@@ -26,7 +26,7 @@ var latentcot = (function () {
   function fmt(v, key) {
     if (v === null || v === undefined) return "";
     if (typeof v !== "number") return String(v);
-    if (key === "accuracy") return (100 * v).toFixed(1) + "%";
+    if (key === "accuracy" || key === "solved") return (100 * v).toFixed(1) + "%";
     if (Number.isInteger(v)) return String(v);
     return Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(3);
   }
