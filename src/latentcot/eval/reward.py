@@ -185,12 +185,7 @@ def load_reward_model(path: str | Path) -> LatentRewardModel:
     from latentcot.models import load_backbone
     from latentcot.train import checkpoint as ckpt
 
-    folder = Path(path)
-    if (folder / "checkpoints").is_dir():
-        latest = ckpt.latest_checkpoint(folder)
-        if latest is None:
-            raise LatentCotError(f"{folder}: run folder has no checkpoint yet")
-        folder = latest
+    folder = ckpt.resolve_checkpoint(path)
     info = ckpt.read_info(folder)
     if info.get("method") != LatentRewardModel.name:
         raise LatentCotError(f"{folder}: a '{info.get('method')}' checkpoint, not a latent reward model")

@@ -59,6 +59,21 @@ def list_checkpoints(run_dir: str | Path) -> list[Path]:
     return sorted(found, key=lambda p: int(_STEP_DIR.match(p.name).group(1)))  # type: ignore[union-attr]
 
 
+def resolve_checkpoint(path: str | Path) -> Path:
+    """``path`` itself, or the latest checkpoint of the run folder ``path``.
+
+    Raises:
+        LatentCotError: a run folder without a checkpoint yet.
+    """
+    folder = Path(path)
+    if (folder / "checkpoints").is_dir():
+        latest = latest_checkpoint(folder)
+        if latest is None:
+            raise LatentCotError(f"{folder}: run folder has no checkpoint yet")
+        folder = latest
+    return folder
+
+
 def latest_checkpoint(run_dir: str | Path) -> Path | None:
     """The newest complete checkpoint of a run, or None."""
     found = list_checkpoints(run_dir)

@@ -218,12 +218,7 @@ def build(cfg: RunConfig, train: list[ReasoningExample], held_out: list[Reasonin
 
 def checkpoint_folder(path: str | Path) -> Path:
     """A checkpoint folder, or a run folder's latest checkpoint."""
-    path = Path(path)
-    if (path / "checkpoints").is_dir():
-        latest = ckpt.latest_checkpoint(path)
-        if latest is None:
-            raise LatentCotError(f"{path}: run folder has no checkpoint yet")
-        path = latest
+    path = ckpt.resolve_checkpoint(path)
     if not (path / "latentcot.json").is_file():
         raise LatentCotError(f"{path}: not a latentcot checkpoint (no latentcot.json)")
     return path
