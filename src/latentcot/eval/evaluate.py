@@ -36,6 +36,26 @@ class EvalResult:
     batch_size: int
     predictions: list[dict[str, Any]] = field(default_factory=list)
 
+    @classmethod
+    def from_totals(
+        cls, method: str, task: str, predictions: list[dict[str, Any]], tokens: int, passes: int,
+        elapsed: float, batches: int, batch_size: int,
+    ) -> EvalResult:
+        """The per-question means of totals counted over a run (``predictions`` carry ``correct``)."""
+        n = len(predictions)
+        return cls(
+            method=method,
+            task=task,
+            n=n,
+            accuracy=sum(p["correct"] for p in predictions) / max(n, 1),
+            tokens_per_question=tokens / max(n, 1),
+            forward_passes_per_question=passes / max(n, 1),
+            questions_per_second=n / elapsed if elapsed else 0.0,
+            latency_per_batch_s=elapsed / max(batches, 1),
+            batch_size=batch_size,
+            predictions=predictions,
+        )
+
     def summary(self) -> dict[str, Any]:
         """Everything but the per-example predictions."""
         out = asdict(self)
@@ -93,19 +113,7 @@ def evaluate(
                  "correct": is_correct(task, answer, ex.answer)}
             )
     method.train(was_training)
-    n = len(examples)
-    return EvalResult(
-        method=method.name,
-        task=task,
-        n=n,
-        accuracy=sum(p["correct"] for p in predictions) / max(n, 1),
-        tokens_per_question=tokens / max(n, 1),
-        forward_passes_per_question=passes / max(n, 1),
-        questions_per_second=n / elapsed if elapsed else 0.0,
-        latency_per_batch_s=elapsed / max(batches, 1),
-        batch_size=batch_size,
-        predictions=predictions,
-    )
+    return EvalResult.from_totals(method.name, task, predictions, tokens, passes, elapsed, batches, batch_size)
 
 
 def write_result(result: EvalResult, path: str | Path) -> None:

@@ -342,19 +342,8 @@ def evaluate_tts(
                 "signal": s_scores, "reward": r_scores,
             })  # fmt: skip
     method.train(was_training)
-    total = len(examples)
-    return EvalResult(
-        method=f"{method.name}+{cfg.aggregate}@{n}",
-        task=task,
-        n=total,
-        accuracy=sum(p["correct"] for p in predictions) / max(total, 1),
-        tokens_per_question=tokens / max(total, 1),
-        forward_passes_per_question=passes / max(total, 1),
-        questions_per_second=total / elapsed if elapsed else 0.0,
-        latency_per_batch_s=elapsed / max(batches, 1),
-        batch_size=batch_size,
-        predictions=predictions,
-    )
+    return EvalResult.from_totals(f"{method.name}+{cfg.aggregate}@{n}", task, predictions, tokens, passes,
+                                  elapsed, batches, batch_size)
 
 
 @torch.no_grad()
