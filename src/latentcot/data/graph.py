@@ -33,7 +33,6 @@ from latentcot.errors import LatentCotError
 
 GRAPH_FIELDS = ("idx_to_symbol", "edges", "root", "target", "neg_target")
 _GRAPH_QUESTION = re.compile(r"(?:\d+ \d+(?: \| \d+ \d+)*)? ?\[Q\] (\d+) (\d+) \[R\] (\d+)")
-_FACT = re.compile(r"(?:Every )?(\w+) is a (\w+)\.")
 _QUERY = re.compile(r"Is (\w+) a (\w+) or (\w+)\?$")
 
 
@@ -180,11 +179,13 @@ def _graph_example(graph: Graph, question: str, path: Sequence[int]) -> Reasonin
 
 def _path_of_steps(graph: Graph, example: ReasoningExample, where: str) -> list[int]:
     """The node path a ProsQA record's written steps walk, checked against its edges."""
+    from latentcot.data.generators.prosqa import FACT  # not at the top: the generators import this module
+
     index = {s: i for i, s in enumerate(graph.symbols)}
     edges = set(graph.edges)
     path = [graph.root]
     for j, step in enumerate(example.steps):
-        match = _FACT.fullmatch(step.strip())
+        match = FACT.fullmatch(step.strip())
         if match is None or match[1] not in index or match[2] not in index:
             raise LatentCotError(f"{where}: steps[{j}]: {step!r} is not a fact about the graph's nodes")
         a, b = index[match[1]], index[match[2]]
@@ -214,20 +215,18 @@ def to_graph_example(example: ReasoningExample, where: str = "record") -> Reason
 def to_word_example(example: ReasoningExample, where: str = "record") -> ReasoningExample:
     """Back from graph form to a ProsQA record in words: one fact per edge in ``edges`` order, the
     question with the candidates in the graph question's order, the path as written steps."""
+    from latentcot.data.generators.prosqa import fact  # not at the top: the generators import this module
+
     graph = graph_of(example, where)
     name = graph.symbols
-
-    def fact(a: int, b: int) -> str:
-        return f"{name[a] if name[a][0].isupper() else 'Every ' + name[a]} is a {name[b]}."
-
     match = _GRAPH_QUESTION.fullmatch(example.question)
     if match is None:
         raise LatentCotError(f"{where}: question: not in graph form ('s t | … [Q] c1 c2 [R] root')")
     first, second = int(match[1]), int(match[2])
-    facts = " ".join(fact(a, b) for a, b in graph.edges)
+    facts = " ".join(fact(name, a, b) for a, b in graph.edges)
     question = f"{facts} Is {name[graph.root]} a {name[first]} or {name[second]}?"
     path = [graph.root, *(int(s) for s in example.steps)]
-    steps = [fact(a, b) for a, b in zip(path, path[1:])]
+    steps = [fact(name, a, b) for a, b in zip(path, path[1:])]
     meta = {**graph.fields(), "_key_order": ["question", "answer", "steps", *GRAPH_FIELDS]}
     return ReasoningExample(question, steps, f"{name[graph.root]} is a {name[graph.target]}.", meta)
 

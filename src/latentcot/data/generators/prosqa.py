@@ -21,6 +21,7 @@ import bisect
 import itertools
 import random
 import re
+from collections.abc import Sequence
 
 from latentcot.data.record import ReasoningExample
 
@@ -43,7 +44,8 @@ _RECENCY = 0.2
 _DEPTH_CUMULATIVE = [0.36, 0.80, 0.96]  # wanted proof length 3, 4, 5, 6 (real: 41%, 44%, 12%, 2%)  # rate of the exponential over "how many nodes back" the first parent is
 
 
-def _fact(symbols: list[str], a: int, b: int) -> str:
+def fact(symbols: Sequence[str], a: int, b: int) -> str:
+    """The sentence of edge a -> b: ``Tom is a X.`` for a person, ``Every X is a Y.`` otherwise."""
     head = symbols[a] if symbols[a][0].isupper() else f"Every {symbols[a]}"
     return f"{head} is a {symbols[b]}."
 
@@ -158,13 +160,13 @@ def sample(rng: random.Random, nodes: tuple[int, int] = (15, 26)) -> ReasoningEx
         v = path[-1]
         path.append(_pick(rng, [p for p in parents[v] if d_root[p] == d_root[v] - 1]))
     path = [new[v] for v in reversed(path)]
-    facts = [_fact(symbols, a, b) for a, b in edges]
+    facts = [fact(symbols, a, b) for a, b in edges]
     rng.shuffle(facts)
     options = [symbols[new[target]], symbols[new[neg]]]
     rng.shuffle(options)
     name = symbols[new[root]]
     question = " ".join(facts) + f" Is {name} a {options[0]} or {options[1]}?"
-    steps = [_fact(symbols, a, b) for a, b in zip(path, path[1:])]
+    steps = [fact(symbols, a, b) for a, b in zip(path, path[1:])]
     meta = {"idx_to_symbol": symbols, "edges": edges, "root": new[root], "target": new[target],
             "neg_target": new[neg], "_key_order": KEY_ORDER}
     return ReasoningExample(question, steps, f"{name} is a {symbols[new[target]]}.", meta)
@@ -184,7 +186,7 @@ def generate(n: int, seed: int) -> list[ReasoningExample]:
     return [sample(rng) for _ in range(n)]
 
 
-_FACT = re.compile(r"(?:Every )?(\w+) is a (\w+)\.")
+FACT = re.compile(r"(?:Every )?(\w+) is a (\w+)\.")  # one fact sentence, read back (also by data.graph)
 _QUERY = re.compile(r"Is (\w+) a (\w+) or (\w+)\?")
 
 
@@ -199,7 +201,7 @@ def check(example: ReasoningExample) -> bool:
     children: dict[str, set[str]] = {}
     facts = set(re.findall(r"[^.]+\.", body + "."))
     for fact in facts:
-        m = _FACT.fullmatch(fact.strip())
+        m = FACT.fullmatch(fact.strip())
         if m is None:
             return False
         children.setdefault(m[1], set()).add(m[2])
@@ -214,7 +216,7 @@ def check(example: ReasoningExample) -> bool:
     if len(reachable) != 1 or example.answer != f"{name} is a {reachable[0]}.":
         return False
     stated = {f.strip() for f in facts}
-    chain = [_FACT.fullmatch(s) for s in example.steps]
+    chain = [FACT.fullmatch(s) for s in example.steps]
     if any(m is None or s not in stated for m, s in zip(chain, example.steps)):
         return False
     nodes = [name] + [m[2] for m in chain]  # type: ignore[index]
