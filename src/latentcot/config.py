@@ -179,6 +179,9 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     raise LatentCotError(f"{where}: unsupported config type {_type_name(tp)}")
 
 
+_LINE_BREAKS = {ord(ch): ch.encode("unicode_escape").decode() for ch in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"}
+
+
 def from_dict(cls: type[T], data: dict[str, Any], where: str = "config") -> T:
     """Build the dataclass ``cls`` from a mapping, checking every key and type.
 
@@ -203,7 +206,8 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "config") -> T:
     try:
         return cls(**kwargs)
     except LatentCotError as err:
-        raise LatentCotError(f"{where}: {err}") from None
+        # a rule's message may quote a value a user typed with line breaks in it: keep it one line
+        raise LatentCotError(f"{where}: {str(err).translate(_LINE_BREAKS)}") from None
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
