@@ -1,12 +1,13 @@
 """`latentcot demo` (and `make demo`): the main job, end to end on CPU in minutes.
 
-Trains micro (2-layer, 64-wide GPT-2) no-CoT and CoT models from scratch on generated running
-sums ``a + b + c + d + e (mod 10)`` (the ``chain`` task: four one-line steps ``a + b = x.``, then
-the answer), then Coconut and SIM-CoT (on Coconut) from the CoT model (Coconut's stage 0 *is* CoT,
-so they start at stage 1), evaluates each on held-out questions not seen in training, prints one
-table of accuracy and efficiency, and shows one question with each Coconut latent's nearest
-vocabulary tokens and each SIM-CoT latent's decoded step. ``--seed N`` changes the training data,
-initialisation and data order (the held-out questions use N + 1).
+Trains small (2-layer, 128-wide GPT-2, preset ``shallow-128``) no-CoT and CoT models from
+scratch on generated running sums ``a + b + c + d + e (mod 10)`` (the ``chain`` task: four
+one-line steps ``a + b = x.``, then the answer), then Coconut and SIM-CoT (on Coconut) from the
+CoT model (Coconut's stage 0 *is* CoT, so they start at stage 1), evaluates each on held-out
+questions not seen in training, prints one table of accuracy and efficiency, and shows one
+question with each Coconut latent's nearest vocabulary tokens and each SIM-CoT latent's decoded
+step. ``--seed N`` changes the training data, initialisation and data order (the held-out
+questions use N + 1).
 
 Why this task: the answer needs four chained additions, which a 2-layer model cannot do in one
 pass (no-CoT stays near the 10% of guessing) but learns at once when the steps are written (CoT)
@@ -14,13 +15,19 @@ pass (no-CoT stays near the 10% of guessing) but learns at once when the steps a
 It is also where, at this size, plain Coconut collapses once its last step is replaced (it
 answers the same digit for every question; the Coconut reference code does the same on this
 setup), while SIM-CoT's step supervision keeps the steps in the latents and its fifth thought,
-trained to write ``### answer``, carries the answer (``docs/latent_methods.md``). ProsQA (its
-real validation file is in the data directory) and 3×3/4×4 multiplication stay near 0% for
-every method at this budget, so they could not show a difference; ``chain`` has no real validation file, so the
-held-out set is generated with another seed and filtered against the training questions.
-CODI is left out only for time (it runs teacher and student: about 2× SIM-CoT's cost here).
-Nothing is precomputed: every number is measured in this run. Checkpoints stay in
-``<out>/<method>/checkpoints/`` for ``latentcot eval`` and ``latentcot inspect``.
+trained to write ``### answer``, carries the answer (``docs/latent_methods.md``).
+
+Both latent methods feed each thought back at the norm of the token embeddings
+(``latent_scale: embedding``, a named departure from the paper): a model trained from scratch
+ends with hidden states ~20x larger than its token embeddings, which drowns the position
+embedding of every latent position; with the paper's raw thoughts SIM-CoT learned on 1 of 3 seeds
+at this budget, rescaled on 3 of 3 (docs/latent_methods.md, "The demo's settings").
+ProsQA (its real validation file is in the data directory) and 3×3/4×4 multiplication stay near
+0% for every method at this budget, so they could not show a difference; ``chain`` has no real
+validation file, so the held-out set is generated with another seed and filtered against the
+training questions. CODI is left out only for time (it runs teacher and student: about 2×
+SIM-CoT's cost here). Nothing is precomputed: every number is measured in this run. Checkpoints
+stay in ``<out>/<method>/checkpoints/`` for ``latentcot eval`` and ``latentcot inspect``.
 """
 
 from __future__ import annotations
@@ -41,14 +48,14 @@ from latentcot.train.recipe import RunConfig, load_trained, main
 COMMON = [
     "data.task=chain",
     "data.generator={length: 5}",
-    "model.name_or_path=micro",
+    "model.name_or_path=shallow-128",
     "train.lr=1e-3",
     "train.warmup_steps=100",
     "train.log_every=100",
     "eval.max_new_tokens=8",
     "eval.batch_size=256",
 ]
-# 4 steps, 5 thoughts -> Coconut stages 0 (CoT), 1..4 (the first s steps as s thoughts; 4 epochs
+# 4 steps, 5 thoughts -> Coconut stages 0 (CoT), 1..4 (the first s steps as s thoughts; 3 epochs
 # each), 5 (all four steps as five thoughts), then the all-latent stage. SIM-CoT adds the step
 # decoder on the same schedule; its fifth thought, past the last step, is trained to write
 # '### answer' (missing_steps: answer, the reference code's rule): the decoder writes a step's
@@ -56,7 +63,7 @@ COMMON = [
 # in any latent (docs/latent_methods.md). Stage 0 *is* CoT, so both start from the demo's own
 # trained CoT model at stage 1 (model.init_from, start_stage: 1), as the Coconut paper's GSM8k
 # recipe starts from a CoT-tuned model
-COCONUT = "c_thought: 1, max_latent_stage: 5, epochs_per_stage: 4, start_stage: 1"
+COCONUT = "c_thought: 1, max_latent_stage: 5, epochs_per_stage: 3, start_stage: 1, latent_scale: embedding"
 WARM_START = "model.init_from={out}/cot"  # filled in with the demo's folder
 METHODS: dict[str, list[str]] = {
     "nocot": ["method={name: nocot}"],
@@ -67,7 +74,7 @@ METHODS: dict[str, list[str]] = {
 # 10^5 distinct questions: the held-out 500 are drawn with another seed and filtered against the
 # 3,000 training questions, so a right answer there is computed, not remembered
 SIZES = {  # (training records, epochs per method, held-out records)
-    "full": (3000, {"nocot": 16, "cot": 16, "coconut": 28, "simcot": 28}, 500),
+    "full": (3000, {"nocot": 8, "cot": 8, "coconut": 20, "simcot": 20}, 500),
     "quick": (64, {"nocot": 1, "cot": 1, "coconut": 6, "simcot": 6}, 16),
 }
 
