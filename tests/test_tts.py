@@ -329,6 +329,16 @@ def test_cli_eval_samples_and_reward(coconut, tmp_path, capsys):
     argv = ["reward", str(folder), *common, "--out", str(tmp_path / "rm"), "--samples", "4", "--steps", "2"]
     assert main(argv) == 2
     assert "questions with both right and wrong samples" in capsys.readouterr().err
+    # a folder that holds a reward model already is refused before any sampling, unless --overwrite
+    (tmp_path / "rm2").mkdir()
+    (tmp_path / "rm2" / "metrics.jsonl").write_text('{"step": 1}\n')
+    argv[argv.index(str(tmp_path / "rm"))] = str(tmp_path / "rm2")
+    assert main(argv) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert (tmp_path / "rm2" / "metrics.jsonl").is_file()  # nothing deleted without --overwrite
+    assert main([*argv, "--overwrite"]) == 2  # replaced, then fails for the reason above
+    assert "questions with both right and wrong samples" in capsys.readouterr().err
+    assert not (tmp_path / "rm2" / "metrics.jsonl").exists()
 
 
 def test_cli_aggregates_match_the_library():

@@ -74,7 +74,7 @@ METHODS: dict[str, list[str]] = {
 # 10^5 distinct questions: the held-out 500 are drawn with another seed and filtered against the
 # 3,000 training questions, so a right answer there is computed, not remembered
 SIZES = {  # (training records, epochs per method, held-out records)
-    "full": (3000, {"nocot": 8, "cot": 8, "coconut": 20, "simcot": 20}, 500),
+    "full": (3000, {"nocot": 4, "cot": 8, "coconut": 26, "simcot": 26}, 500),
     "quick": (64, {"nocot": 1, "cot": 1, "coconut": 6, "simcot": 6}, 16),
 }
 

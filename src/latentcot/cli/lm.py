@@ -132,8 +132,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
         help="the main job: train tiny nocot/cot/coconut/simcot models on CPU and compare them",
-        description="Trains micro nocot, cot, coconut and simcot (on coconut) models from scratch on generated "
-        "running sums mod 10 (the chain task; it has no real validation file, so the held-out questions are "
+        description="Trains small (2-layer, 128-wide) nocot and cot models from scratch, then coconut and simcot "
+        "(on coconut) from that cot model, on generated running sums mod 10 (the chain task; it has no real validation file, so the held-out questions are "
         "generated with another seed and kept out of training), prints one table, and shows each latent's "
         "nearest tokens and SIM-CoT's decoded steps for one question. Under 10 minutes on 2 CPU cores.",
     )

@@ -60,8 +60,10 @@ def _reward(args: argparse.Namespace) -> int:
     from latentcot.data.generators import generate
     from latentcot.eval.reward import informative_groups, reward_model_from, train_reward_model
     from latentcot.eval.tts import collect_groups, latent_parts
+    from latentcot.train.checkpoint import prepare_run_dir
     from latentcot.train.recipe import load_examples, load_trained
 
+    prepare_run_dir(args.out, overwrite=args.overwrite)  # before minutes of sampling, not after
     method, cfg = load_trained(args.checkpoint)
     task = args.task or cfg.data.task
     if args.data:
@@ -96,6 +98,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("checkpoint", help="the latent reasoner (checkpoint or run folder)")
     p.add_argument("--out", required=True, help="run folder of the reward model")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a reward model already in --out (without it, such a folder is refused)")
     p.add_argument("--data", help="training questions (records); default: generated for the run's task")
     p.add_argument("--questions", type=int, default=1000, help="training questions (generated, or the first of --data)")
     p.add_argument("--data-seed", type=int, help="seed of the generated questions (default: run seed + 2)")

@@ -1,0 +1,162 @@
+"""SIM-CoT and Coconut on the demo's setting, over seeds, numbers of thoughts and thought scaling.
+
+For each seed: train the demo's CoT model once (its stage 0), then Coconut and/or SIM-CoT (on
+Coconut) from it at stage 1, with the demo's schedule (``latentcot.demo``: running sums of 5
+terms mod 10, 3,000 training questions, 500 held-out ones generated with seed + 1, batch 32,
+lr 1e-3, 3 epochs per curriculum stage, 20 epochs), for every ``c_thought`` in ``--cs`` (5·c
+thoughts: four steps and the answer thought) and every ``latent_scale`` in ``--scales``. Every
+run is its own ``latentcot train`` process; ``--jobs`` run at once, each with ``--threads``.
+
+Writes bench/results/simcot_seeds.json and docs/results/simcot_seeds.md (accuracy per seed, and
+how many seeds reach 95%).
+
+    python bench/simcot_seeds.py --seeds 0,1,2,3,4 --cs 1 --scales none,embedding --jobs 2
+    python bench/simcot_seeds.py --seeds 0 --cs 1 --epochs 2 --train-size 64 --eval-size 16   # smoke
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import torch
+
+from latentcot.demo import COMMON
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def train(name: str, overrides: list[str], out: Path, threads: int) -> dict:
+    """One ``latentcot train`` run (skipped when its eval.json is there); its summary."""
+    folder = out / name
+    if not (folder / "eval.json").is_file():
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+        start = time.perf_counter()
+        with (out / f"{name}.log").open("w") as log:
+            subprocess.run([sys.executable, "-m", "latentcot.cli", "train", *overrides, f"out_dir={folder}", "--overwrite"],
+                           check=True, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        (folder / "wall.json").write_text(json.dumps({"wall_seconds": round(time.perf_counter() - start, 1)}))
+    metrics = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    last = [m for m in metrics if "loss" in m and "step" in m][-1]
+    result = json.loads((folder / "eval.json").read_text())
+    wall = json.loads((folder / "wall.json").read_text())["wall_seconds"] if (folder / "wall.json").is_file() else None
+    return {"name": name, "accuracy": result["accuracy"], "forward_passes": result["forward_passes_per_question"],
+            "steps": last["step"], "loss": last["loss"], "answer_loss": last.get("answer_loss"),
+            "step_loss": last.get("step_loss"), "wall_seconds": wall}
+
+
+def base(seed: int, a: argparse.Namespace) -> list[str]:
+    return [*COMMON, f"seed={seed}", f"data.train_size={a.train_size}", f"data.eval_size={a.eval_size}",
+            f"train.batch_size={a.batch_size}", f"model.name_or_path={a.preset}"]
+
+
+def latent_overrides(method: str, c: int, scale: str, cot: Path, a: argparse.Namespace) -> list[str]:
+    coconut = (f"c_thought: {c}, max_latent_stage: 5, epochs_per_stage: {a.epochs_per_stage}, start_stage: 1, "
+               f"latent_scale: {scale}")
+    spec = (f"method={{name: coconut, {coconut}}}" if method == "coconut"
+            else f"method={{name: simcot, base: coconut, base_options: {{{coconut}}}}}")
+    return [spec, f"model.init_from={cot}", f"train.epochs={a.epochs}", "eval.max_new_tokens=8", *a.set]
+
+
+def run_seed(seed: int, a: argparse.Namespace, out: Path) -> list[dict]:
+    cot = train(f"s{seed}_cot", [*base(seed, a), "method={name: cot}", "eval.max_new_tokens=48",
+                                  f"train.epochs={a.cot_epochs}"], out, a.threads)
+    rows = [{"seed": seed, "method": "cot", "c": 0, "scale": "", **cot}]
+    jobs = [(m, c, s) for m in a.methods.split(",") for c in map(int, a.cs.split(",")) for s in a.scales.split(",")]
+    for method, c, scale in jobs:
+        name = f"s{seed}_{method}_c{c}_{scale}"
+        r = train(name, [*base(seed, a), *latent_overrides(method, c, scale, out / f"s{seed}_cot", a)], out, a.threads)
+        rows.append({"seed": seed, "method": method, "c": c, "thoughts": 5 * c, "scale": scale, **r})
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def write_doc(result: dict, doc: Path) -> None:
+    rows = [r for r in result["runs"] if r["method"] != "cot"]
+    seeds = sorted({r["seed"] for r in result["runs"]})
+    keys = sorted({(r["method"], r["c"], r["scale"]) for r in rows}, key=lambda k: (k[0], k[2], k[1]))
+    head = "| method | thoughts | latent_scale | " + " | ".join(f"seed {s}" for s in seeds) + " | mean | seeds ≥ 95% |"
+    lines = [head, "|---" * (len(seeds) + 5) + "|"]
+    for method, c, scale in keys:
+        accs = {r["seed"]: r["accuracy"] for r in rows if (r["method"], r["c"], r["scale"]) == (method, c, scale)}
+        cells = [f"{accs[s]:.1%}" if s in accs else "–" for s in seeds]
+        mean = sum(accs.values()) / len(accs)
+        lines.append(f"| {method} | {5 * c} | {scale} | " + " | ".join(cells)
+                     + f" | {mean:.1%} | {sum(v >= 0.95 for v in accs.values())} of {len(accs)} |")
+    cots = {r["seed"]: r["accuracy"] for r in result["runs"] if r["method"] == "cot"}
+    lines.append(f"| cot (the start) | – | – | " + " | ".join(f"{cots[s]:.1%}" if s in cots else "–" for s in seeds)
+                 + f" | {sum(cots.values()) / len(cots):.1%} | {sum(v >= 0.95 for v in cots.values())} of {len(cots)} |")
+    walls = [r["wall_seconds"] for r in rows if r.get("wall_seconds")]
+    text = f"""## SIM-CoT and Coconut on the demo's setting, over seeds
+
+Generated by `bench/simcot_seeds.py` from `bench/results/simcot_seeds.json`; do not edit by hand.
+
+Command: `{result['command']}` (commit {result['commit']})
+Machine: {result['machine']}.
+
+Running sums of 5 terms mod 10 (4 steps), {result['args']['train_size']} generated training questions
+(seed N), {result['args']['eval_size']} held-out ones (seed N + 1, filtered against training), preset
+`{result['args']['preset']}`. Each seed's CoT model is trained once ({result['args']['cot_epochs']} epochs); Coconut and
+SIM-CoT (on Coconut) start from it at curriculum stage 1, {result['args']['epochs_per_stage']} epochs per stage,
+{result['args']['epochs']} epochs in all (batch {result['args']['batch_size']}, lr 1e-3), and think 5·c thoughts (four
+steps and the answer thought). Extra overrides of the latent runs: {', '.join(result['args'].get('set') or []) or 'none'}.
+Cell: held-out accuracy.
+
+{chr(10).join(lines)}
+
+Wall time per latent run: {min(walls, default=0):.0f}–{max(walls, default=0):.0f} s ({result['args']['jobs']} runs at once,
+{result['args']['threads']} thread each).
+"""
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    doc.write_text(text)
+    print(text)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seeds", default="0,1,2,3,4")
+    p.add_argument("--methods", default="simcot", help="comma list of coconut, simcot")
+    p.add_argument("--cs", default="1", help="thoughts per step (c_thought); 5·c thoughts in all")
+    p.add_argument("--scales", default="embedding", help="comma list of latent_scale values: none, embedding")
+    p.add_argument("--preset", default="shallow-128")
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--epochs-per-stage", type=int, default=3)
+    p.add_argument("--cot-epochs", type=int, default=8)
+    p.add_argument("--train-size", type=int, default=3000)
+    p.add_argument("--eval-size", type=int, default=500)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="an extra override of every latent run (e.g. train.optimizer_reset=none)")
+    p.add_argument("--jobs", type=int, default=2, help="seeds trained at once")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--work-dir", default=str(ROOT / "runs/simcot_seeds"))
+    p.add_argument("--out", default=str(ROOT / "bench/results/simcot_seeds.json"))
+    p.add_argument("--doc", default=str(ROOT / "docs/results/simcot_seeds.md"))
+    p.add_argument("--render", metavar="JSON", help="only rewrite --doc from a finished run's JSON")
+    a = p.parse_args()
+    if a.render:
+        write_doc(json.loads(Path(a.render).read_text()), Path(a.doc))
+        return
+    for m in a.methods.split(","):
+        if m not in ("coconut", "simcot"):
+            raise SystemExit(f"--methods: unknown method {m!r} (coconut, simcot)")
+    out = Path(a.work_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with ThreadPoolExecutor(a.jobs) as pool:  # each run is its own process
+        rows = [r for seed_rows in pool.map(lambda s: run_seed(s, a, out), map(int, a.seeds.split(","))) for r in seed_rows]
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    result = {"command": "python bench/simcot_seeds.py " + " ".join(sys.argv[1:]), "commit": commit,
+              "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores, torch {torch.__version__}",
+              "args": vars(a), "runs": rows}
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(result, indent=2))
+    write_doc(result, Path(a.doc))
+
+
+if __name__ == "__main__":
+    main()
