@@ -21,7 +21,7 @@ Both latent methods feed each thought back at the norm of the token embeddings
 (``latent_scale: embedding``, a named departure from the paper): a model trained from scratch
 ends with hidden states ~20x larger than its token embeddings, which drowns the position
 embedding of every latent position; with the paper's raw thoughts SIM-CoT learned on 1 of 3 seeds
-at this budget, rescaled on 3 of 3 (docs/latent_methods.md, "The demo's settings").
+at this budget, rescaled on every seed tried (docs/latent_methods.md, "The demo's settings").
 ProsQA (its real validation file is in the data directory) and 3×3/4×4 multiplication stay near
 0% for every method at this budget, so they could not show a difference; ``chain`` has no real
 validation file, so the held-out set is generated with another seed and filtered against the
@@ -55,15 +55,17 @@ COMMON = [
     "eval.max_new_tokens=8",
     "eval.batch_size=256",
 ]
-# 4 steps, 5 thoughts -> Coconut stages 0 (CoT), 1..4 (the first s steps as s thoughts; 3 epochs
-# each), 5 (all four steps as five thoughts), then the all-latent stage. SIM-CoT adds the step
+# 4 steps, 5 thoughts -> Coconut stages 0 (CoT), 1..4 (the first s steps as s thoughts; 2 epochs
+# each), 5 (all four steps as five thoughts; 2 epochs), then the all-latent stage (the same rows, a
+# fresh AdamW; the remaining 16 of 26 epochs: the answer is read out of the thoughts only once no
+# step is written, and that readout is what takes time — docs/latent_methods.md). SIM-CoT adds the step
 # decoder on the same schedule; its fifth thought, past the last step, is trained to write
 # '### answer' (missing_steps: answer, the reference code's rule): the decoder writes a step's
 # result from the operands it has just written, so without that thought the answer need not be
 # in any latent (docs/latent_methods.md). Stage 0 *is* CoT, so both start from the demo's own
 # trained CoT model at stage 1 (model.init_from, start_stage: 1), as the Coconut paper's GSM8k
 # recipe starts from a CoT-tuned model
-COCONUT = "c_thought: 1, max_latent_stage: 5, epochs_per_stage: 3, start_stage: 1, latent_scale: embedding"
+COCONUT = "c_thought: 1, max_latent_stage: 5, epochs_per_stage: 2, start_stage: 1, latent_scale: embedding"
 WARM_START = "model.init_from={out}/cot"  # filled in with the demo's folder
 METHODS: dict[str, list[str]] = {
     "nocot": ["method={name: nocot}"],
