@@ -3,7 +3,7 @@
 For each seed: train the demo's CoT model once (its stage 0), then Coconut and/or SIM-CoT (on
 Coconut) from it at stage 1, with the demo's schedule (``latentcot.demo``: running sums of 5
 terms mod 10, 3,000 training questions, 500 held-out ones generated with seed + 1, batch 32,
-lr 1e-3, 3 epochs per curriculum stage, 20 epochs), for every ``c_thought`` in ``--cs`` (5·c
+lr 1e-3, 2 epochs per curriculum stage, 26 epochs), for every ``c_thought`` in ``--cs`` (5·c
 thoughts: four steps and the answer thought) and every ``latent_scale`` in ``--scales``. Every
 run is its own ``latentcot train`` process; ``--jobs`` run at once, each with ``--threads``.
 
@@ -21,7 +21,7 @@ import platform
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 import torch
@@ -89,7 +89,7 @@ def write_doc(result: dict, doc: Path) -> None:
         lines.append(f"| {method} | {5 * c} | {scale} | " + " | ".join(cells)
                      + f" | {mean:.1%} | {sum(v >= 0.95 for v in accs.values())} of {len(accs)} |")
     cots = {r["seed"]: r["accuracy"] for r in result["runs"] if r["method"] == "cot"}
-    lines.append(f"| cot (the start) | – | – | " + " | ".join(f"{cots[s]:.1%}" if s in cots else "–" for s in seeds)
+    lines.append("| cot (the start) | – | – | " + " | ".join(f"{cots[s]:.1%}" if s in cots else "–" for s in seeds)
                  + f" | {sum(cots.values()) / len(cots):.1%} | {sum(v >= 0.95 for v in cots.values())} of {len(cots)} |")
     walls = [r["wall_seconds"] for r in rows if r.get("wall_seconds")]
     text = f"""## SIM-CoT and Coconut on the demo's setting, over seeds
@@ -124,8 +124,8 @@ def main() -> None:
     p.add_argument("--cs", default="1", help="thoughts per step (c_thought); 5·c thoughts in all")
     p.add_argument("--scales", default="embedding", help="comma list of latent_scale values: none, embedding")
     p.add_argument("--preset", default="shallow-128")
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--epochs-per-stage", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=26)
+    p.add_argument("--epochs-per-stage", type=int, default=2)
     p.add_argument("--cot-epochs", type=int, default=8)
     p.add_argument("--train-size", type=int, default=3000)
     p.add_argument("--eval-size", type=int, default=500)
@@ -147,15 +147,18 @@ def main() -> None:
             raise SystemExit(f"--methods: unknown method {m!r} (coconut, simcot)")
     out = Path(a.work_dir)
     out.mkdir(parents=True, exist_ok=True)
-    with ThreadPoolExecutor(a.jobs) as pool:  # each run is its own process
-        rows = [r for seed_rows in pool.map(lambda s: run_seed(s, a, out), map(int, a.seeds.split(","))) for r in seed_rows]
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
     result = {"command": "python bench/simcot_seeds.py " + " ".join(sys.argv[1:]), "commit": commit,
               "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores, torch {torch.__version__}",
-              "args": vars(a), "runs": rows}
+              "args": vars(a), "runs": []}
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(result, indent=2))
-    write_doc(result, Path(a.doc))
+    with ThreadPoolExecutor(a.jobs) as pool:  # each run is its own process
+        futures = [pool.submit(run_seed, seed, a, out) for seed in map(int, a.seeds.split(","))]
+        for future in as_completed(futures):  # written after every seed: a study cut short keeps what finished
+            result["runs"] += future.result()
+            result["runs"].sort(key=lambda r: (r["seed"], r["method"], r["c"], r["scale"]))
+            Path(a.out).write_text(json.dumps(result, indent=2))
+            write_doc(result, Path(a.doc))
 
 
 if __name__ == "__main__":
