@@ -108,6 +108,20 @@ def test_missing_eval_file_is_named(tmp_path, monkeypatch):
         run(cfg)
 
 
+def test_cli_takes_overrides_after_a_flag(tmp_path, capsys):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("train: {lr: 0.001}\n")
+    # `train cfg.yaml --resume train.lr=...`: the overrides after the flag are not dropped or refused
+    assert cli(["train", str(recipe), "--dry-run", "train.lr=0.25", "seed=7"]) == 0
+    resolved = json.loads(capsys.readouterr().out)
+    assert resolved["train"]["lr"] == 0.25 and resolved["seed"] == 7
+    assert cli(["train", "--dry-run", "train.lr=0.5"]) == 0  # no recipe: the first word is an override
+    assert json.loads(capsys.readouterr().out)["train"]["lr"] == 0.5
+    with pytest.raises(SystemExit):  # a word that is not an override is still refused
+        cli(["train", str(recipe), "--dry-run", "stray"])
+    assert "unrecognized arguments: stray" in capsys.readouterr().err
+
+
 def test_cli_reports_a_bad_override_in_one_line(capsys):
     assert cli(["train", "train.lrr=1"]) == 2
     err = capsys.readouterr().err
@@ -118,9 +132,10 @@ def test_quick_demo_runs_end_to_end(tmp_path, capsys):
     from latentcot.demo import run_demo
 
     summaries = run_demo(tmp_path / "demo", quick=True)
-    assert set(summaries) == {"nocot", "cot", "coconut", "simcot"}
+    assert set(summaries) == {"nocot", "cot", "simcot"}  # Coconut only with coconut=True (--coconut)
     out = capsys.readouterr().out
-    assert "| nocot |" in out and "| coconut |" in out and "| simcot |" in out
+    assert "| nocot |" in out and "| cot |" in out and "| simcot |" in out and "| coconut |" not in out
+    assert "coconut: not run" in out
     assert "latent 0:" in out and "decoder writes:" in out
 
 

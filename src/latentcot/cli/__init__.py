@@ -30,7 +30,7 @@ COMMANDS = {
     "train": ("lm", "train a language-model method from a YAML recipe"),
     "eval": ("lm", "evaluate a checkpoint on a data file (accuracy and efficiency)"),
     "generate": ("lm", "answer one question; show each latent's nearest tokens"),
-    "demo": ("lm", "the main job: train tiny nocot/cot/coconut/simcot models on CPU and compare them"),
+    "demo": ("lm", "the main job: train small nocot/cot/simcot models on CPU and compare them"),
     "diffusion": ("diffusion", "JiT toy (x/eps/v prediction) and CoTj schedule planning"),
     "inspect": ("inspect", "look inside a checkpoint's latents: decoded steps, nearest tokens, collapse diagnostics"),
     "visual": ("visual", "EndoCoT on visual puzzles: train, evaluate, solve one puzzle"),
@@ -77,7 +77,15 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(argv)
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # `train cfg.yaml --resume train.lr=1e-4`: overrides after a flag are still overrides (argparse
+    # alone stops filling the positional list at the first flag)
+    if extra and isinstance(getattr(args, "overrides", None), list) and all(
+        "=" in e and not e.startswith("-") for e in extra
+    ):
+        args.overrides += extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "handler", None):
         parser.print_help()
         return 0 if args.command is None else 2

@@ -70,7 +70,7 @@ def _generate(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from latentcot.demo import run_demo
 
-    run_demo(out_dir=Path(args.out), quick=args.quick, seed=args.seed)
+    run_demo(out_dir=Path(args.out), quick=args.quick, seed=args.seed, coconut=args.coconut)
     return 0
 
 
@@ -131,13 +131,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "demo",
-        help="the main job: train tiny nocot/cot/coconut/simcot models on CPU and compare them",
-        description="Trains small (2-layer, 128-wide) nocot and cot models from scratch, then coconut and simcot "
-        "(on coconut) from that cot model, on generated running sums mod 10 (the chain task; it has no real validation file, so the held-out questions are "
+        help="the main job: train small nocot/cot/simcot models on CPU and compare them",
+        description="Trains small (2-layer, 128-wide) nocot and cot models from scratch, then simcot (on "
+        "coconut; with --coconut also plain coconut) from that cot model, on generated running sums mod 10 (the chain task; it has no real validation file, so the held-out questions are "
         "generated with another seed and kept out of training), prints one table, and shows each latent's "
         "nearest tokens and SIM-CoT's decoded steps for one question. Under 10 minutes on 2 CPU cores.",
     )
     p.add_argument("--out", default="runs/demo", help="folder for the demo's runs and checkpoints")
     p.add_argument("--quick", action="store_true", help="a much smaller run (seconds), for smoke tests")
     p.add_argument("--seed", type=int, default=0, help="seed of the training data, initialisation and data order")
+    p.add_argument("--coconut", action="store_true",
+                   help="also train plain Coconut on SIM-CoT's schedule (about 4 more minutes; it collapses on this task)")
     p.set_defaults(handler=_demo)
