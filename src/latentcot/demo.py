@@ -14,14 +14,14 @@ pass (no-CoT stays near the 10% of guessing) but learns at once when the steps a
 — and every latent's true content is known, so the step decoder's text can be checked by eye.
 It is also where, at this size, plain Coconut collapses once its last step is replaced (it
 answers the same digit for every question; the Coconut reference code does the same on this
-setup; hence not run by default), while SIM-CoT's step supervision keeps the steps in the latents and its fifth thought,
-trained to write ``### answer``, carries the answer (``docs/latent_methods.md``).
+setup; hence not run by default), while SIM-CoT's step supervision keeps the steps in the
+latents and its fifth thought, trained to write ``### answer``, carries the answer (``docs/latent_methods.md``).
 
 The latent methods feed each thought back at the norm of the token embeddings
 (``latent_scale: embedding``, a named departure from the paper): a model trained from scratch
 ends with hidden states ~20x larger than its token embeddings, which drowns the position
-embedding of every latent position (the runs that chose this, and SIM-CoT over five seeds with
-and without it: docs/latent_methods.md, "The demo's settings", and docs/results.md).
+embedding of every latent position (the runs that chose this: docs/latent_methods.md, "The
+demo's settings"; a finished raw-vs-scaled comparison over seeds is not run yet).
 ProsQA (its real validation file is in the data directory) and 3×3/4×4 multiplication stay near
 0% for every method at this budget, so they could not show a difference; ``chain`` has no real
 validation file, so the held-out set is generated with another seed and filtered against the
