@@ -1,4 +1,4 @@
-"""The CLI starts fast: `latentcot --help` and the data commands never import torch or transformers."""
+"""The CLI starts fast: every `--help` and the data commands never import torch or transformers."""
 
 import subprocess
 import sys
@@ -20,8 +20,8 @@ def test_importing_the_cli_imports_no_torch():
 def test_help_and_data_commands_import_no_torch(tmp_path):
     data = tmp_path / "a.txt"
     data.write_text("q||<<1+1=2>> #### 2\n")
-    for argv in (["--help"], ["data", "--help"], ["data", "validate", str(data)], ["data", "stats", str(data)],
-                 ["diffusion", "--help"], ["visual", "--help"], ["report", "--help"]):
+    helps = [[command, "--help"] for command in COMMANDS] + [["visual", "train", "--help"], ["data", "convert", "--help"]]
+    for argv in (["--help"], ["data", "validate", str(data)], ["data", "stats", str(data)], *helps):
         code = f"from latentcot.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit:\n    pass"
         loaded = _modules_after(code)
         assert "torch" not in loaded and "transformers" not in loaded, argv
@@ -44,3 +44,11 @@ def test_diffusion_targets_match_the_formulation():
     from latentcot.diffusion.formulation import TARGETS as REAL
 
     assert tuple(TARGETS) == tuple(REAL)
+
+
+def test_train_help_lists_every_config_key_without_torch():
+    code = "from latentcot.cli import main\ntry:\n    main(['train', '--help'])\nexcept SystemExit:\n    pass"
+    out = subprocess.run([sys.executable, "-c", code + "\nimport sys; print('torch' in sys.modules)"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "model.name_or_path (default 'tiny')" in out and "shallow-768" in out and "train.lr (default" in out
+    assert out.rstrip().endswith("False")  # torch was never imported

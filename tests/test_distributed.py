@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -77,3 +82,48 @@ def _check_against_one_process(tmp_path: Path) -> None:
 def test_two_gloo_processes_under_fsdp_match_one_process(tmp_path):
     mp.spawn(_worker, args=(2, _free_port(), str(tmp_path), "fsdp"), nprocs=2, join=True)
     _check_against_one_process(tmp_path)
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def _rank_of(pid: int) -> int | None:
+    try:
+        env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    ranks = [int(v.split(b"=", 1)[1]) for v in env if v.startswith(b"RANK=")]
+    return ranks[0] if ranks else None
+
+
+@pytest.mark.skipif(shutil.which("ps") is None or not Path("/proc").is_dir(), reason="needs ps and /proc (Linux)")
+def test_a_rank_killed_under_torchrun_ends_the_whole_job(tmp_path):
+    """kill -9 of one rank mid-training (an out-of-memory kill, a lost process): torchrun ends the
+    other rank, which would otherwise wait in its next all-reduce, and exits non-zero naming the
+    failed rank — no hang."""
+    run = tmp_path / "run"
+    torchrun = Path(sys.executable).with_name("torchrun")
+    command = [str(torchrun), "--nproc_per_node", "2", "--master_port", str(_free_port()), "-m", "latentcot.cli", "train",
+               "model.name_or_path=micro", "data.task=chain", "data.generator={length: 3}", "data.train_size=400",
+               "data.eval_size=4", "train.batch_size=4", "train.epochs=100", "train.log_every=1",
+               "method={name: cot}", f"out_dir={run}"]
+    job = subprocess.Popen(command, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        began = time.monotonic()  # training has started once rank 0 logged a step
+        while not ((run / "metrics.jsonl").is_file() and (run / "metrics.jsonl").stat().st_size):
+            assert job.poll() is None and time.monotonic() - began < 180, "torchrun ended or never started training"
+            time.sleep(0.2)
+        pids = [*_children(job.pid), *(g for c in _children(job.pid) for g in _children(c))]
+        workers = {_rank_of(p): p for p in pids}
+        assert {0, 1} <= set(workers), workers
+        os.kill(workers[1], signal.SIGKILL)
+        output, _ = job.communicate(timeout=120)  # no hang: the whole job ends
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+    assert job.returncode != 0
+    assert "rank: 1" in output and "SIGKILL" in output, output[-2000:]
+    assert _rank_of(workers[0]) is None  # rank 0 is gone too

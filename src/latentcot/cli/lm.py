@@ -81,7 +81,7 @@ class _HelpWithConfigKeys(argparse.Action):
         super().__init__(option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, nargs=0, help=help)
 
     def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
-        from latentcot.train.recipe import RunConfig
+        from latentcot.train.run_config import RunConfig
 
         keys = "\n".join(f"  {k} (default {d}): {h}" for k, d, h in describe(RunConfig))
         parser.epilog = "config keys (override with key=value):\n" + keys

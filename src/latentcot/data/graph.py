@@ -24,12 +24,13 @@ import random
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from latentcot.data.record import ReasoningExample
 from latentcot.errors import LatentCotError
+
+if TYPE_CHECKING:  # torch only draws the random orders; reading a graph does not need it
+    import torch
 
 GRAPH_FIELDS = ("idx_to_symbol", "edges", "root", "target", "neg_target")
 _GRAPH_QUESTION = re.compile(r"(?:\d+ \d+(?: \| \d+ \d+)*)? ?\[Q\] (\d+) (\d+) \[R\] (\d+)")
@@ -239,6 +240,8 @@ def to_graph_examples(examples: Sequence[ReasoningExample], max_hops: int = 0, w
 
 def random_shortest_path(graph: Graph, levels: list[list[int]], generator: torch.Generator | None = None) -> list[int]:
     """A uniformly drawn edge at each level of ``optimal_levels``: a random shortest path."""
+    import torch
+
     children = graph.children()
     path = [graph.root]
     for level in levels[1:]:
@@ -249,6 +252,8 @@ def random_shortest_path(graph: Graph, levels: list[list[int]], generator: torch
 
 def rerender(example: ReasoningExample, generator: torch.Generator | None = None) -> ReasoningExample:
     """The record with a fresh edge order, candidate order and shortest path (torch RNG)."""
+    import torch
+
     graph = graph_of(example)
     order = torch.randperm(len(graph.edges), generator=generator).tolist()
     target_first = bool(torch.randint(2, (), generator=generator))

@@ -34,12 +34,13 @@ class EvalResult:
     questions_per_second: float
     latency_per_batch_s: float
     batch_size: int
+    latents_per_question: float = 0.0  # continuous thoughts per question (per trajectory when sampling)
     predictions: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def from_totals(
         cls, method: str, task: str, predictions: list[dict[str, Any]], tokens: int, passes: int,
-        elapsed: float, batches: int, batch_size: int,
+        elapsed: float, batches: int, batch_size: int, latents: int = 0,
     ) -> EvalResult:
         """The per-question means of totals counted over a run (``predictions`` carry ``correct``)."""
         n = len(predictions)
@@ -53,6 +54,7 @@ class EvalResult:
             questions_per_second=n / elapsed if elapsed else 0.0,
             latency_per_batch_s=elapsed / max(batches, 1),
             batch_size=batch_size,
+            latents_per_question=latents / max(n, 1),
             predictions=predictions,
         )
 
@@ -94,7 +96,7 @@ def evaluate(
     method.eval()
     device = next(method.parameters()).device
     predictions: list[dict[str, Any]] = []
-    tokens = passes = 0
+    tokens = passes = latents = 0
     elapsed = 0.0
     batches = 0
     for start in range(0, len(examples), batch_size):
@@ -107,13 +109,14 @@ def evaluate(
         batches += 1
         tokens += sum(out.num_generated_tokens)
         passes += out.num_forward_passes * len(chunk)
+        latents += 0 if out.latents is None else out.latents.shape[1] * len(chunk)
         for ex, text, answer in zip(chunk, out.texts, out.answers):
             predictions.append(
                 {"question": ex.question, "gold": ex.answer, "predicted": answer, "text": text,
                  "correct": is_correct(task, answer, ex.answer)}
             )
     method.train(was_training)
-    return EvalResult.from_totals(method.name, task, predictions, tokens, passes, elapsed, batches, batch_size)
+    return EvalResult.from_totals(method.name, task, predictions, tokens, passes, elapsed, batches, batch_size, latents)
 
 
 def write_result(result: EvalResult, path: str | Path) -> None:

@@ -309,7 +309,7 @@ def evaluate_tts(
     if cfg.prune_after >= 0:
         prune = Pruning(cfg.prune_after, cfg.keep, signal_score(cfg.signal))
     predictions: list[dict[str, Any]] = []
-    tokens = passes = 0
+    tokens = passes = latents = 0
     elapsed, batches, n = 0.0, 0, cfg.n_samples
     for start in range(0, len(examples), batch_size):
         chunk = examples[start : start + batch_size]
@@ -319,6 +319,7 @@ def evaluate_tts(
         elapsed += out.seconds
         batches += 1
         passes += out.samples.sample_passes
+        latents += out.samples.thoughts.shape[1] * len(chunk)
         tokens += int(out.samples.answer_lengths.sum())
         signals = sample_signals(out.samples)
         chosen = cfg.signal.sign * signals[str(cfg.signal).lstrip("-")]
@@ -343,7 +344,7 @@ def evaluate_tts(
             })  # fmt: skip
     method.train(was_training)
     return EvalResult.from_totals(f"{method.name}+{cfg.aggregate}@{n}", task, predictions, tokens, passes,
-                                  elapsed, batches, batch_size)
+                                  elapsed, batches, batch_size, latents)
 
 
 @torch.no_grad()

@@ -42,6 +42,7 @@ EVAL_COLUMNS = {  # eval.json key -> (short header, what it means)
     "n": ("n", "questions evaluated"),
     "accuracy": ("acc", "accuracy on the held-out questions"),
     "tokens_per_question": ("tok/q", "tokens written per question"),
+    "latents_per_question": ("thoughts/q", "continuous thoughts per question"),
     "forward_passes_per_question": ("passes/q", "backbone forward passes per question (each latent pass counts one)"),
     "questions_per_second": ("q/s", "questions per second at the batch size"),
     "latency_per_batch_s": ("s/batch", "seconds per batch"),
@@ -105,6 +106,28 @@ def config_diff(configs: dict[str, str]) -> list[dict[str, Any]]:
     return rows
 
 
+def thought_points(run_dir: Path) -> list[dict[str, Any]]:
+    """Accuracy against thoughts per question: one point per ``eval*.json`` of a run folder
+    (``eval.json``, and e.g. ``latentcot eval RUN --data DATA --n-latents 2 --out RUN/eval-k2.json``)
+    that says how many thoughts it used (no-CoT and CoT results count as 0 thoughts), sorted by
+    thoughts."""
+    points = []
+    for file in sorted(run_dir.glob("eval*.json")):
+        try:
+            result = json.loads(file.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise LatentCotError(f"{file}: invalid JSON ({err})") from None
+        if not isinstance(result, dict) or not isinstance(result.get("accuracy"), (int, float)):
+            continue
+        latents = result.get("latents_per_question")
+        if latents is None and str(result.get("method", "")) in ("nocot", "cot"):
+            latents = 0
+        if isinstance(latents, (int, float)):
+            points.append({"file": file.name, "latents": latents, "accuracy": result["accuracy"],
+                           "passes": result.get("forward_passes_per_question")})
+    return sorted(points, key=lambda p: p["latents"])
+
+
 def run_summary(run_dir: Path, name: str) -> dict[str, Any]:
     """What the summary page shows of one run folder (metrics, evaluation, config)."""
     from latentcot.eval.report import read_metrics
@@ -118,6 +141,7 @@ def run_summary(run_dir: Path, name: str) -> dict[str, Any]:
             raise LatentCotError(f"{run_dir / 'eval.json'}: invalid JSON ({err.msg})") from None
         # numbers and names only: predictions, and an EndoCoT eval.json's config and final losses, stay out
         summary["eval"] = {"run": name, **{k: v for k, v in result.items() if isinstance(v, (str, int, float)) or v is None}}
+    summary["thought_points"] = thought_points(run_dir)
     if (run_dir / "config.yaml").is_file():
         summary["config"] = (run_dir / "config.yaml").read_text()
     config = yaml.safe_load(summary["config"]) if summary["config"] else {}
@@ -212,6 +236,55 @@ def question_details(run_dir: str | Path, questions: Sequence[str], top_k: int =
     return out
 
 
+def _png(image: Any) -> str:
+    """A (3, H, W) float image in [0, 1] as a PNG data URI at its own size (the page scales it up)."""
+    import base64
+    import io
+
+    import matplotlib.image
+    import numpy as np
+
+    buffer = io.BytesIO()
+    matplotlib.image.imsave(buffer, np.clip(np.asarray(image, dtype=np.float32), 0, 1).transpose(1, 2, 0), format="png")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def is_endocot_run(run_dir: Path) -> bool:
+    """A folder written by ``latentcot visual train`` (``config.yaml`` + ``model.safetensors``)."""
+    return (run_dir / "model.safetensors").is_file() and (run_dir / "config.yaml").is_file() \
+        and not (run_dir / "checkpoints").is_dir() and not (run_dir / "latentcot.json").is_file()
+
+
+def puzzle_details(run_dir: str | Path, n: int | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """An EndoCoT run's first ``n`` held-out puzzles (None: all ``data.eval_size``) for the browser.
+
+    Returns:
+        (the question list: ``{"q", "gold", "pred", "text", "ok"}`` per puzzle, as for language
+        runs; the details: per puzzle ``{"thoughts": [], "superposition": None, "puzzle": {...}}``
+        with the puzzle, drawn and true images as PNG data URIs, ``"maps"`` (per thought a
+        side x side list of rounded values, :meth:`EndoCoT.thought_maps`), ``"map_kind"`` and
+        ``"readouts"`` (per thought the image a grid readout draws, or None)).
+    """
+    from latentcot.visual.train import eval_puzzles, load_run, look
+
+    model, cfg = load_run(run_dir)
+    puzzles = eval_puzzles(cfg, min(n, cfg.data.eval_size) if n is not None else None)
+    seen = look(model, cfg.data.task, puzzles, cfg.sample_steps, cfg.seed)
+    kind = ("per cell: the norm of what the cell's thought adds to its patch token in the DiT"
+            if model.cfg.thought == "grid" else "per cell: cosine similarity of the thought with the cell's input embedding")
+    size = f"{cfg.data.size}x{cfg.data.size}"
+    listed, details = [], []
+    for i, s in enumerate(seen):
+        listed.append({"q": f"{cfg.data.task} {size} #{i}: {s['gold']}", "gold": s["gold"], "pred": s["answer"],
+                       "text": "", "ok": bool(s["solved"])})
+        maps = None if s["maps"] is None else [[[round(float(v), 3) for v in row] for row in m] for m in s["maps"]]
+        details.append({"thoughts": [], "superposition": None, "puzzle": {
+            "images": {"puzzle": _png(s["puzzle"]), "drawn": _png(s["drawn"]), "truth": _png(s["truth"])},
+            "maps": maps, "map_kind": kind if maps is not None else "",
+            "readouts": None if s["readouts"] is None else [_png(r) for r in s["readouts"]]}})
+    return listed, details
+
+
 def _wrap(key: str, value: Any) -> str:
     # "</" never ends up in the JS (a page may inline it in a <script> element)
     text = json.dumps(value, separators=(",", ":")).replace("</", "<\\/")
@@ -288,18 +361,22 @@ def build_site(run_dirs: Sequence[str | Path], out: str | Path, title: str = "la
     for name in STATIC:
         (out / "lib" / name).write_text(_static(name), encoding="utf-8")
     for run in summary["runs"]:
-        listed = _questions(run, questions)
-        has_checkpoint = (Path(run["path"]) / "checkpoints").is_dir() or (Path(run["path"]) / "latentcot.json").is_file()
-        run["questions"] = len(listed) if has_checkpoint else 0
-        if not listed or not has_checkpoint:
-            endocot = (Path(run["path"]) / "model.safetensors").is_file() and not has_checkpoint
-            run["browser_note"] = ("an EndoCoT run: its puzzles are not browsable yet (`latentcot visual solve` draws one)"
-                                   if endocot else "no eval.json predictions" if not listed else "no checkpoint to look inside")
-            continue
-        details = question_details(run["path"], [q["q"] for q in listed], top_k, batch_size)
+        path = Path(run["path"])
+        if is_endocot_run(path):
+            listed, details = puzzle_details(path, questions)
+            n_thoughts = max((len(d["puzzle"]["maps"] or []) for d in details), default=0)
+        else:
+            listed = _questions(run, questions)
+            has_checkpoint = (path / "checkpoints").is_dir() or (path / "latentcot.json").is_file()
+            if not listed or not has_checkpoint:
+                run["questions"] = 0
+                run["browser_note"] = "no eval.json predictions" if not listed else "no checkpoint to look inside"
+                continue
+            details = question_details(run["path"], [q["q"] for q in listed], top_k, batch_size)
+            n_thoughts = max((len(d["thoughts"]) for d in details), default=0)
+        run["questions"] = len(listed)
         folder = out / "data" / run["slug"]
         folder.mkdir()
-        n_thoughts = max((len(d["thoughts"]) for d in details), default=0)
         run["thoughts"] = n_thoughts
         (folder / "questions.js").write_text(_wrap(f"{run['slug']}/questions", {
             "chunk": CHUNK, "thoughts": n_thoughts, "questions": listed}))

@@ -7,11 +7,12 @@ over it (the DiT ``DiT_models`` / torchtune builder pattern).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal
-
-from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, PreTrainedModel
+from typing import TYPE_CHECKING, Any, Literal
 
 from latentcot.errors import LatentCotError
+
+if TYPE_CHECKING:  # transformers is imported when a model is built, not to list the presets
+    from transformers import PreTrainedModel
 
 
 def build_causal_lm(
@@ -41,6 +42,8 @@ def build_causal_lm(
     Returns:
         A ``PreTrainedModel`` (``GPT2LMHeadModel`` or ``LlamaForCausalLM``) in float32.
     """
+    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+
     if hidden % n_head:
         raise LatentCotError(f"model: hidden={hidden} must be divisible by n_head={n_head}")
     if arch == "gpt2":
@@ -75,6 +78,9 @@ PRESETS: dict[str, Callable[..., PreTrainedModel]] = {
         for width in (128, 256, 384, 768)
     },
 }
+
+
+PRESET_NAMES = tuple(PRESETS)
 
 
 def build_preset(name: str, vocab_size: int, **overrides: Any) -> PreTrainedModel:

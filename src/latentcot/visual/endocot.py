@@ -441,6 +441,25 @@ class EndoCoT(nn.Module):
         return ((logits.argmax(-1) == ids) | (ids == PAD)).flatten(1).all(1)
 
     @torch.no_grad()
+    def thought_maps(self, puzzle: Tensor, thoughts: Tensor) -> Tensor:
+        """Each thought as a map over the puzzle's cells, (batch, T + 1, cells), row-major.
+
+        Grid thoughts: the norm of what each cell's thought adds to that cell's patch token in the
+        DiT (``conditioning=cells``): where thought i pushes the drawing, and how hard. Vector
+        thoughts: the cosine similarity of the thought with each cell's input embedding (the
+        reasoner's reading of that cell's pixels): which cells the one vector resembles.
+
+        Args:
+            puzzle: (batch, 3, H, W) in [0, 1].
+            thoughts: as :meth:`thoughts` returns them for ``puzzle``.
+        """
+        if self.cfg.thought == "grid":
+            assert self.dit.cell_embedder is not None
+            return self.dit.cell_embedder(thoughts).norm(dim=-1)
+        cells = self.cell_embed(cell_tokens(puzzle, self.block))  # (batch, cells, hidden)
+        return F.cosine_similarity(thoughts[:, :, None], cells[:, None], dim=-1)
+
+    @torch.no_grad()
     def generate(self, puzzle: Tensor, steps: int = 10, seed: int = 0, shuffle_thoughts: bool = False) -> Tensor:
         """Draw solution images: think, then ``steps`` Euler steps from noise (t = 1) to t = 0.
 

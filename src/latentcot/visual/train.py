@@ -29,6 +29,7 @@ from safetensors.torch import load_model, save_model
 
 from latentcot.config import from_dict, option, read_yaml, save_config, to_dict
 from latentcot.errors import LatentCotError
+from latentcot.train.checkpoint import load_tensors
 from latentcot.visual.endocot import EndoCoT, EndoCoTConfig, encode_answers
 from latentcot.visual.tasks import TASKS, render
 
@@ -216,6 +217,37 @@ def solve(model: EndoCoT, task: str, puzzles: list, steps: int = 10, seed: int =
 
 
 @torch.no_grad()
+def look(model: EndoCoT, task: str, puzzles: list, steps: int = 10, seed: int = 0,
+         batch_size: int = 256) -> list[dict[str, Any]]:
+    """What a viewer shows of each puzzle: drawn as :func:`evaluate` draws it (same batches and
+    noise seeds, so the same solved flags), plus each thought as a map over the grid.
+
+    Returns:
+        Per puzzle ``{"puzzle", "drawn", "truth"}`` images ((3, H, W) float32 in [0, 1]),
+        ``"answer"`` (the drawn answer as text), ``"gold"`` (the true one), ``"solved"``, ``"maps"``
+        ((T + 1, side, side) float32, :meth:`EndoCoT.thought_maps`; None without a reasoner) and
+        ``"readouts"`` ((T + 1, 3, H, W): the image each grid thought reads out; None without a
+        grid readout).
+    """
+    module = TASKS[task]
+    out: list[dict[str, Any]] = []
+    for i, chunk, puzzle in _batches(puzzles, next(model.parameters()).device, batch_size):
+        thoughts = model.thoughts(puzzle)
+        images, answers, solved = _check(task, chunk, model.draw(puzzle, thoughts, steps, seed + i))
+        maps = readouts = None
+        if thoughts is not None:
+            side = math.isqrt(model.cells)
+            maps = model.thought_maps(puzzle, thoughts).float().cpu().numpy().reshape(len(chunk), -1, side, side)
+            if model.readout is not None and model.cfg.thought == "grid":
+                readouts = ((model.readout_images(thoughts) + 1) / 2).clamp(0, 1).float().cpu().numpy()
+        for j, p in enumerate(chunk):
+            out.append({"puzzle": p.render_puzzle(), "drawn": images[j], "truth": p.render_solution(),
+                        "answer": module.answer_text(answers[j]), "gold": p.answer_text(), "solved": solved[j],
+                        "maps": None if maps is None else maps[j], "readouts": None if readouts is None else readouts[j]})
+    return out
+
+
+@torch.no_grad()
 def evaluate(model: EndoCoT, task: str, puzzles: list, steps: int = 10, seed: int = 0) -> dict[str, Any]:
     """The solved rate and, with a reasoner, two looks inside; the reasoner runs once per batch.
 
@@ -295,8 +327,18 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> tuple[EndoCoT, VisualR
     run = Path(run_dir)
     cfg = run_config(run)
     model = build_model(cfg)
-    load_model(model, str(run / "model.safetensors"))
+    _load_weights(model, run / "model.safetensors")
     return model.to(resolve_device(device)).eval(), cfg
+
+
+def _load_weights(model: EndoCoT, file: Path) -> None:
+    """Load a run's weights with safetensors only; a corrupt, non-finite or mismatched file is a
+    one-line :class:`LatentCotError` naming it."""
+    load_tensors(file)  # checks the header, dtypes and that every weight is finite
+    try:
+        load_model(model, str(file))
+    except RuntimeError as err:  # missing, unexpected or wrongly shaped tensors
+        raise LatentCotError(f"{file}: does not fit this run's config.yaml ({str(err).splitlines()[0][:200]})") from None
 
 
 def warm_start(model: EndoCoT, cfg: VisualRunConfig) -> None:
@@ -316,7 +358,7 @@ def warm_start(model: EndoCoT, cfg: VisualRunConfig) -> None:
     differ = [f"{k} ({theirs[k]!r} there, {v!r} here)" for k, v in ours.items() if theirs[k] != v]
     if differ:
         raise LatentCotError(f"init_from: {run / 'config.yaml'} differs from this run in {', '.join(differ)}")
-    load_model(model, str(run / "model.safetensors"))
+    _load_weights(model, run / "model.safetensors")
 
 
 def main(cfg: VisualRunConfig, log: Any = print) -> dict[str, Any]:

@@ -104,6 +104,42 @@ var latentcot = (function () {
     table.appendChild(tbody);
     fill();
     body.appendChild(table);
+    var plotted = summary.runs.filter(function (r) { return r.thought_points && r.thought_points.length; });
+    if (plotted.length) {
+      body.appendChild(el("h3", {text: "accuracy against continuous thoughts per question (each run's eval*.json; no-CoT and CoT at 0)"}));
+      body.appendChild(thoughtChart(plotted));
+    }
+  }
+
+  // ---- accuracy against the number of thoughts: one line per run over its eval*.json files ----
+  function thoughtChart(runs) {
+    var most = 1;
+    runs.forEach(function (r) { r.thought_points.forEach(function (p) { most = Math.max(most, p.latents); }); });
+    var w = 560, h = 220, left = 46, bottom = 34, top = 10, right = 180;
+    var box = svg("svg", {width: left + w + right, height: top + h + bottom, "class": "thought-chart"});
+    function x(v) { return left + v / most * w; }
+    function y(v) { return top + (1 - v) * h; }
+    [0, 0.25, 0.5, 0.75, 1].forEach(function (v) {
+      box.appendChild(svg("line", {x1: left, x2: left + w, y1: y(v), y2: y(v), stroke: "#e4e4e4"}));
+      box.appendChild(svg("text", {x: left - 6, y: y(v) + 4, "text-anchor": "end", text: (100 * v) + "%"}));
+    });
+    var ticks = [];
+    runs.forEach(function (r) { r.thought_points.forEach(function (p) { if (ticks.indexOf(p.latents) < 0) ticks.push(p.latents); }); });
+    ticks.forEach(function (v) { box.appendChild(svg("text", {x: x(v), y: top + h + 16, "text-anchor": "middle", text: fmt(v)})); });
+    box.appendChild(svg("line", {x1: left, x2: left + w, y1: y(0), y2: y(0), stroke: "#000"}));
+    box.appendChild(svg("text", {x: left + w / 2, y: top + h + 31, "text-anchor": "middle", text: "thoughts per question"}));
+    runs.forEach(function (r, i) {
+      var pts = r.thought_points, color = r.color || COLORS[i % COLORS.length];
+      if (pts.length > 1) box.appendChild(svg("polyline", {points: pts.map(function (p) { return x(p.latents) + "," + y(p.accuracy); }).join(" "), fill: "none", stroke: color, "stroke-width": 1.5}));
+      pts.forEach(function (p) {
+        var dot = svg("circle", {cx: x(p.latents), cy: y(p.accuracy), r: 4, fill: color, "class": "point"});
+        dot.appendChild(svg("title", {text: r.name + " (" + p.file + "): " + fmt(p.accuracy, "accuracy") + " at " + fmt(p.latents) + " thoughts" + (p.passes === null || p.passes === undefined ? "" : ", " + fmt(p.passes) + " passes")}));
+        box.appendChild(dot);
+      });
+      box.appendChild(svg("rect", {x: left + w + 14, y: top + i * 18, width: 10, height: 10, fill: color}));
+      box.appendChild(svg("text", {x: left + w + 28, y: top + i * 18 + 9, text: r.name}));
+    });
+    return box;
   }
 
   // ---- configs: the differing keys side by side, each whole config folded away -----------------
@@ -170,6 +206,38 @@ var latentcot = (function () {
     return box;
   }
 
+  // an EndoCoT puzzle: the puzzle, the drawn and the true solution, then each thought as a map over the grid
+  function gridMap(values, lo, hi, label) {
+    var side = values.length, cell = Math.max(8, Math.min(22, Math.floor(132 / side))), span = (hi - lo) || 1;
+    var box = svg("svg", {width: side * cell, height: side * cell, "class": "grid-map"});
+    values.forEach(function (row, r) {
+      row.forEach(function (v, c) {
+        var a = (v - lo) / span;
+        var rect = svg("rect", {x: c * cell, y: r * cell, width: cell - 1, height: cell - 1, "class": "mcell",
+                                fill: "rgba(214,39,40," + (0.05 + 0.95 * a).toFixed(3) + ")"});
+        rect.appendChild(svg("title", {text: label + ", cell (" + r + ", " + c + "): " + v.toFixed(3)}));
+        box.appendChild(rect);
+      });
+    });
+    return box;
+  }
+  function puzzleView(p) {
+    var view = el("div", {"class": "puzzle-view"});
+    view.appendChild(el("div", {"class": "images"}, [["puzzle", "puzzle"], ["drawn", "drawn by the model"], ["truth", "true solution"]].map(function (x) {
+      return el("figure", {}, [el("img", {"class": "puzzle-img", src: p.images[x[0]], alt: x[1]}), el("figcaption", {text: x[1]})]);
+    })));
+    if (!p.maps) { view.appendChild(el("p", {"class": "note", text: "this model has no reasoner: it draws without thoughts"})); return view; }
+    var lo = Infinity, hi = -Infinity;  // one colour scale over all thoughts of the puzzle
+    p.maps.forEach(function (m) { m.forEach(function (row) { row.forEach(function (v) { lo = Math.min(lo, v); hi = Math.max(hi, v); }); }); });
+    view.appendChild(el("h4", {text: "the thoughts as maps over the grid (" + p.map_kind + "; darker = higher, from " + lo.toFixed(2) + " to " + hi.toFixed(2) + ")"}));
+    view.appendChild(el("ol", {"class": "maps"}, p.maps.map(function (m, i) {
+      var label = i === 0 ? "thought 0 (first pass)" : "thought " + i + (i === p.maps.length - 1 ? " (final, drawn from)" : "");
+      return el("li", {"class": "thought map"}, [el("div", {"class": "head", text: label}), gridMap(m, lo, hi, label),
+        p.readouts ? el("img", {"class": "puzzle-img readout", src: p.readouts[i], alt: "what " + label + " reads out", title: "what this thought reads out"}) : null]);
+    })));
+    return view;
+  }
+
   function showQuestion(run, index, meta, detail, body) {
     var q = meta.questions[index];
     body.textContent = "";
@@ -178,6 +246,7 @@ var latentcot = (function () {
       el("div", {}, [el("span", {"class": q.ok ? "ok" : "bad", text: q.ok ? "correct" : "wrong"}),
         " gold ", el("b", {text: q.gold}), ", predicted ", el("b", {text: q.pred}), q.text ? " — wrote: " : "", q.text ? el("code", {text: q.text}) : null]),
     ]));
+    if (detail.puzzle) { body.appendChild(puzzleView(detail.puzzle)); return; }
     if (!detail.thoughts.length) { body.appendChild(el("p", {"class": "note", text: "this method thinks in no latent thoughts (its written text is above)"})); return; }
     var list = el("ol", {"class": "thoughts"});
     detail.thoughts.forEach(function (t, i) {
@@ -264,6 +333,7 @@ var latentcot = (function () {
       rendered_ms: rendered, charts: charts.length,
       painted: Array.prototype.filter.call(charts, function (c) { var cv = c.querySelector("canvas"); return cv && painted(cv); }).length,
       eval_rows: document.querySelectorAll("#evaluation tbody tr").length,
+      thought_points: document.querySelectorAll("#evaluation .thought-chart .point").length,
       scroll_width: document.documentElement.scrollWidth, window_width: window.innerWidth,
       questions: document.querySelectorAll("#question-list .q-item").length,
     };
@@ -274,7 +344,8 @@ var latentcot = (function () {
       first.click();
       return waitFor(function () { return document.querySelectorAll("#question-detail .thought").length || document.querySelector("#question-detail .note"); }, 5000).then(function () {
         var q = function (s) { return document.querySelectorAll("#question-detail " + s).length; };
-        return {click_ms: Math.round(performance.now() - began), thoughts: q(".thought"), nearest: q(".chip"), heatmap_cells: q(".heatmap .cell"), superposition_bars: q(".bars .bar"), steps: q(".step")};
+        return {click_ms: Math.round(performance.now() - began), thoughts: q(".thought"), nearest: q(".chip"), heatmap_cells: q(".heatmap .cell"), superposition_bars: q(".bars .bar"), steps: q(".step"),
+                map_cells: q(".grid-map .mcell"), images: Array.prototype.filter.call(document.querySelectorAll("#question-detail img.puzzle-img"), function (i) { return i.complete && i.naturalWidth > 0; }).length};
       });
     }
     var picker = document.getElementById("run-picker"), runs = {};
