@@ -273,7 +273,8 @@ def puzzle_details(run_dir: str | Path, n: int | None = None) -> tuple[list[dict
     kind = ("per cell: the norm of what the cell's thought adds to its patch token in the DiT"
             if model.cfg.thought == "grid" else "per cell: cosine similarity of the thought with the cell's input embedding")
     size = f"{cfg.data.size}x{cfg.data.size}"
-    listed, details = [], []
+    listed: list[dict[str, Any]] = []
+    details: list[dict[str, Any]] = []
     for i, s in enumerate(seen):
         listed.append({"q": f"{cfg.data.task} {size} #{i}: {s['gold']}", "gold": s["gold"], "pred": s["answer"],
                        "text": "", "ok": bool(s["solved"])})
