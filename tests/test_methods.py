@@ -113,6 +113,24 @@ def test_reason_is_batched_exactly(name):
     assert (batched.latents is not None) == (name == "coconut")
 
 
+@pytest.mark.parametrize("name", ["cot", "coconut"])
+def test_length_bucketing_changes_no_answer(name):
+    """evaluate() batches questions sorted by length and returns them in the given order: the
+    same predictions, text for text, as batching them as given."""
+    from latentcot.eval.evaluate import evaluate, length_order
+
+    method, examples = _method(name)
+    mixed = [*examples, ReasoningExample("Is Rex a gorpus?", [], "Rex is a gorpus."),
+             ReasoningExample("Is Sally a lempus or a rompus or a tumpus?", [], "Sally is a lempus.")]
+    order = length_order([ex.question for ex in mixed], method)
+    assert order != list(range(len(mixed))) and sorted(order) == list(range(len(mixed)))
+    plain = evaluate(method, mixed, "prosqa", batch_size=3, max_new_tokens=6, bucket=False)
+    bucketed = evaluate(method, mixed, "prosqa", batch_size=3, max_new_tokens=6)
+    assert bucketed.predictions == plain.predictions
+    assert [p["question"] for p in bucketed.predictions] == [ex.question for ex in mixed]
+    assert bucketed.latents_per_question == (4 if name == "coconut" else 0)  # c_thought 2 x 2 stages
+
+
 def test_a_trained_coconut_answers_correctly():
     method, examples = _method("coconut")
     train = examples[:4]

@@ -77,6 +77,7 @@ def evaluate(
     task: str,
     batch_size: int = 64,
     max_new_tokens: int = 64,
+    bucket: bool = True,
     **reason_options: Any,
 ) -> EvalResult:
     """Run ``method.reason`` over ``examples`` in batches and score the answers.
@@ -87,6 +88,9 @@ def evaluate(
         task: answer-normalisation family (``prosqa``, ``prontoqa``, ``multiplication``, ``gsm8k``...).
         batch_size: questions per ``reason`` call.
         max_new_tokens: generation budget per question.
+        bucket: batch questions of similar length together (sorted by prompt length), so that
+            left padding to a batch's longest prompt wastes little of the prefill; predictions
+            come back in the order of ``examples``. False batches them in their given order.
         **reason_options: passed to ``reason`` (e.g. ``n_latents``, ``temperature``).
 
     Returns:
@@ -99,8 +103,9 @@ def evaluate(
     tokens = passes = latents = 0
     elapsed = 0.0
     batches = 0
+    order = length_order([ex.question for ex in examples], method) if bucket else list(range(len(examples)))
     for start in range(0, len(examples), batch_size):
-        chunk = examples[start : start + batch_size]
+        chunk = [examples[i] for i in order[start : start + batch_size]]
         _sync(device)
         began = time.perf_counter()
         out = method.reason([ex.question for ex in chunk], max_new_tokens=max_new_tokens, **reason_options)
@@ -116,7 +121,19 @@ def evaluate(
                  "correct": is_correct(task, answer, ex.answer)}
             )
     method.train(was_training)
+    predictions = [p for _, p in sorted(zip(order, predictions), key=lambda pair: pair[0])]
     return EvalResult.from_totals(method.name, task, predictions, tokens, passes, elapsed, batches, batch_size, latents)
+
+
+def length_order(questions: Sequence[str], method: Method) -> list[int]:
+    """Indices of ``questions`` sorted by prompt length in tokens (characters without a
+    tokenizer), stable, for length bucketing."""
+    tokenizer = getattr(method, "tokenizer", None)
+    if tokenizer is not None and questions:
+        lengths = [len(ids) for ids in tokenizer(list(questions), add_special_tokens=False)["input_ids"]]
+    else:
+        lengths = [len(q) for q in questions]
+    return sorted(range(len(questions)), key=lambda i: lengths[i])
 
 
 def write_result(result: EvalResult, path: str | Path) -> None:
