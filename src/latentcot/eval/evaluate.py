@@ -77,6 +77,7 @@ def evaluate(
     task: str,
     batch_size: int = 64,
     max_new_tokens: int = 64,
+    *,
     bucket: bool = True,
     **reason_options: Any,
 ) -> EvalResult:

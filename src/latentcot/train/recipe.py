@@ -209,7 +209,8 @@ def check_positions(method: Method, cfg: RunConfig, train: list[ReasoningExample
 
 
 def evaluate_run(method: Method, cfg: RunConfig, held_out: list[ReasoningExample]) -> EvalResult:
-    options = {"n_latents": cfg.eval.n_latents} if cfg.eval.n_latents >= 0 and method.name not in ("nocot", "cot") else {}
+    latent = cfg.eval.n_latents >= 0 and method.name not in ("nocot", "cot")
+    options: dict[str, Any] = {"n_latents": cfg.eval.n_latents} if latent else {}
     return evaluate(method, held_out, cfg.data.task, cfg.eval.batch_size, cfg.eval.max_new_tokens, **options)
 
 
