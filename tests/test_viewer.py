@@ -210,7 +210,7 @@ def test_an_endocot_run_shows_its_curves_and_solved_rate(tmp_path: Path, capsys:
     (run_dir / "model.safetensors").write_bytes(b"")
     row = site_summary([run_dir], "t")["runs"][0]
     assert row["metrics"] == {"step": [1.0, 2.0], "loss": [1.0, 0.5], "seconds": [0.1, 0.2]}
-    assert row["eval"] == {"run": "endocot", "solved": 0.75, "n_eval": 8, "steps": 2} and row["task"] == "maze"
+    assert row["eval"] == {"run": "endocot", "method": "endocot", "task": "maze", "solved": 0.75, "n_eval": 8, "steps": 2}
     # its puzzles need the model: an empty weights file is a one-line error naming it, no site
     assert cli(["view", str(run_dir), "--out", str(tmp_path / "site")]) == 2
     assert "model.safetensors: empty file" in capsys.readouterr().err

@@ -148,6 +148,10 @@ def run_summary(run_dir: Path, name: str) -> dict[str, Any]:
     data = (config or {}).get("data") or {}
     summary["task"] = (summary["eval"] or {}).get("task") or data.get("task", "")
     summary["method"] = (summary["eval"] or {}).get("method") or ((config or {}).get("method") or {}).get("name", "")
+    if is_endocot_run(run_dir):  # its eval.json names neither; the table shows them
+        summary["method"] = "endocot"
+        if summary["eval"] is not None:
+            summary["eval"] = {"run": name, "method": "endocot", "task": summary["task"], **summary["eval"]}
     return summary
 
 
