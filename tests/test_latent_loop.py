@@ -93,7 +93,8 @@ def test_each_position_is_processed_once():
     out = latent_forward(model, model.get_input_embeddings()(ids), mask, ids == LATENT)
     hook.remove()
     assert sum(seen) == ids.shape[1]
-    assert len(seen) == out.num_forward_passes == 1 + 3 + 1  # prefix, 3 latent columns, rest
+    # the prefix, then one pass per latent column, the last one also carrying the tokens after it
+    assert len(seen) == out.num_forward_passes == 1 + 3 and seen[-1] == ids.shape[1] - seen[0] - 2
 
 
 def test_gradients_reach_the_first_latent():

@@ -190,9 +190,9 @@ def test_coconut_n_latents_at_inference():
         out = method.reason([ex.question for ex in examples[:2]], max_new_tokens=4, n_latents=n)
         if n:
             assert out.latents.shape == (2, n, method.backbone.config.hidden_size)
-        # prompt pass + one pass per latent + the <eot> pass, then one per token after the first
+        # prompt pass + one pass per latent (<eot> rides with the last), then one per token after the first
         steps = max(out.num_generated_tokens)
-        assert out.num_forward_passes == (1 + n + 1 if n else 1) + steps - 1
+        assert out.num_forward_passes == 1 + n + steps - 1
 
 
 def test_coconut_latent_scale_feeds_thoughts_back_at_token_embedding_norm():

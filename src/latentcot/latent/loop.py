@@ -191,22 +191,17 @@ def latent_forward(
     for col in range(first, last + 1):
         thought = project(previous) if project is not None else previous
         # one write for the whole batch: the thought where this row has a latent, else its token
-        x = torch.where(latent_mask[:, col, None], thought, inputs_embeds[:, col])  # (batch, hidden)
+        x = torch.where(latent_mask[:, col, None], thought, inputs_embeds[:, col])[:, None]  # (batch, 1, hidden)
         fed.append(thought)
-        h, layers = _pass(
-            backbone, x[:, None], attention_mask[:, : col + 1], positions[:, col : col + 1], cache, all_layers
-        )
+        # the last thought's pass also carries the tokens after it (e.g. <eot> and, in training, the
+        # answer): they are known already, and no later thought needs that pass's output alone
+        x = torch.cat([x, inputs_embeds[:, last + 1 :]], 1) if col == last else x
+        h, layers = _pass(backbone, x, attention_mask[:, : col + x.shape[1]], positions[:, col : col + x.shape[1]],
+                          cache, all_layers)
         hidden_pieces.append(h)
         layer_pieces.append(layers)
         previous = h[:, -1]
     passes = 1 + last + 1 - first
-    if last + 1 < seq:
-        h, layers = _pass(
-            backbone, inputs_embeds[:, last + 1 :], attention_mask, positions[:, last + 1 :], cache, all_layers
-        )
-        hidden_pieces.append(h)
-        layer_pieces.append(layers)
-        passes += 1
     layer_states = None
     if all_layers:
         layer_states = tuple(torch.cat(per_layer, 1) for per_layer in zip(*layer_pieces))
