@@ -81,7 +81,7 @@ Each `latentcot demo --seed N` trains shallow-128 (2-layer, 128-wide GPT-2) mode
 generated running sums `a + b + c + d + e (mod 10)` (seed N) and evaluates 500 held-out questions
 generated with seed N + 1 and filtered against the training ones. No-CoT and CoT train from
 scratch; SIM-CoT (and Coconut, with `--coconut`) start from the demo's own CoT model at curriculum
-stage 1 (2 epochs per stage, 40 epochs) and think 5 thoughts fed back at the token embeddings' norm (`latent_scale: embedding`; SIM-CoT's fifth is
+stage 1 ({result.get('epochs_per_stage', 2)} epochs per stage, 40 epochs) and think 5 thoughts fed back at the token embeddings' norm (`latent_scale: embedding`; SIM-CoT's fifth is
 trained to write `### answer`). Cell: held-out accuracy / forward
 passes per question.
 
@@ -125,9 +125,16 @@ def main() -> None:
     result = {"command": "python bench/demo_seeds.py " + " ".join(sys.argv[1:]), "commit": commit,
               "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores, torch {torch.__version__}, "
                          f"{a.threads} thread(s) per demo, one demo at a time",
-              "runs": rows, "notes": a.note}
+              "runs": rows, "notes": a.note, "epochs_per_stage": epochs_per_stage()}
     Path(a.out).write_text(json.dumps(result, indent=2))
     write_doc(result, Path(a.doc))
+
+
+def epochs_per_stage() -> int:
+    """The demo's Coconut/SIM-CoT epochs per curriculum stage (recorded with each result)."""
+    from latentcot.demo import COCONUT
+
+    return int(dict(part.split(": ") for part in COCONUT.split(", "))["epochs_per_stage"])
 
 
 if __name__ == "__main__":

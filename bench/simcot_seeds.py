@@ -3,7 +3,7 @@
 For each seed: train the demo's CoT model once (its stage 0), then Coconut and/or SIM-CoT (on
 Coconut) from it at stage 1, with the demo's schedule (``latentcot.demo``: running sums of 5
 terms mod 10, 3,000 training questions, 500 held-out ones generated with seed + 1, batch 32,
-lr 1e-3, 2 epochs per curriculum stage, 40 epochs), for every ``c_thought`` in ``--cs`` (5·c
+lr 1e-3, ``--epochs-per-stage`` epochs per curriculum stage (the demo's 3 by default), 40 epochs), for every ``c_thought`` in ``--cs`` (5·c
 thoughts: four steps and the answer thought) and every ``latent_scale`` in ``--scales``. Every
 run is its own ``latentcot train`` process; ``--jobs`` run at once, each with ``--threads``.
 
@@ -125,7 +125,7 @@ def main() -> None:
     p.add_argument("--scales", default="embedding", help="comma list of latent_scale values: none, embedding")
     p.add_argument("--preset", default="shallow-128")
     p.add_argument("--epochs", type=int, default=40)
-    p.add_argument("--epochs-per-stage", type=int, default=2)
+    p.add_argument("--epochs-per-stage", type=int, default=3)
     p.add_argument("--cot-epochs", type=int, default=8)
     p.add_argument("--train-size", type=int, default=3000)
     p.add_argument("--eval-size", type=int, default=500)
