@@ -25,11 +25,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_model, save_model
+from safetensors.torch import save_model
 
 from latentcot.config import from_dict, option, read_yaml, save_config, to_dict
 from latentcot.errors import LatentCotError
-from latentcot.train.checkpoint import load_tensors
+from latentcot.train.checkpoint import load_tensors, missing_keys_that_matter
 from latentcot.visual.endocot import EndoCoT, EndoCoTConfig, encode_answers
 from latentcot.visual.tasks import TASKS, render
 
@@ -241,7 +241,7 @@ def look(model: EndoCoT, task: str, puzzles: list, steps: int = 10, seed: int = 
             if model.readout is not None and model.cfg.thought == "grid":
                 readouts = ((model.readout_images(thoughts) + 1) / 2).clamp(0, 1).float().cpu().numpy()
         for j, p in enumerate(chunk):
-            out.append({"puzzle": p.render_puzzle(), "drawn": images[j], "truth": p.render_solution(),
+            out.append({"puzzle": puzzle[j].cpu().numpy(), "drawn": images[j], "truth": p.render_solution(),
                         "answer": module.answer_text(answers[j]), "gold": p.answer_text(), "solved": solved[j],
                         "maps": None if maps is None else maps[j], "readouts": None if readouts is None else readouts[j]})
     return out
@@ -334,11 +334,15 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> tuple[EndoCoT, VisualR
 def _load_weights(model: EndoCoT, file: Path) -> None:
     """Load a run's weights with safetensors only; a corrupt, non-finite or mismatched file is a
     one-line :class:`LatentCotError` naming it."""
-    load_tensors(file)  # checks the header, dtypes and that every weight is finite
+    state = load_tensors(file)  # read once: header, dtypes and that every weight is finite checked
     try:
-        load_model(model, str(file))
-    except RuntimeError as err:  # missing, unexpected or wrongly shaped tensors
-        raise LatentCotError(f"{file}: does not fit this run's config.yaml ({str(err).splitlines()[0][:200]})") from None
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as err:  # a tensor of the wrong shape
+        raise LatentCotError(f"{file}: does not fit this run's config.yaml ({' '.join(str(err).split())[:200]})") from None
+    missing = missing_keys_that_matter(model, result.missing_keys)  # a tied weight is stored once
+    if missing or result.unexpected_keys:
+        raise LatentCotError(f"{file}: does not fit this run's config.yaml (missing {missing[:5]}, "
+                             f"unexpected {result.unexpected_keys[:5]})")
 
 
 def warm_start(model: EndoCoT, cfg: VisualRunConfig) -> None:
