@@ -137,7 +137,9 @@ def run_one(plan: str, variant: str, size: int, T: int, runs: Path, extra: list[
     settings = {**PLANS[plan]["settings"], "data.size": size, "model.latent_steps": T, **VARIANTS[variant],
                 "out_dir": str(runs / run_name(variant, size, T, tag, extra))}
     cfg = load_config(VisualRunConfig, None, [f"{k}={v}" for k, v in settings.items()] + list(extra or []))
-    result = main(cfg, log=lambda line: print(line, flush=True))  # metric lines: a sweep's .log shows progress
+    # a rerun replaces the run (as before runs could resume); the trainer's progress bar (a line every
+    # 30 s in a log file) and metrics.jsonl show progress
+    result = main(cfg, log=lambda line: print(line, flush=True), overwrite=True)
     result.update(variant=variant, size=size, T=cfg.model.latent_steps, plan=plan, machine=machine(), tag=tag)
     (Path(cfg.out_dir) / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
     print(f"{run_name(variant, size, T, tag, extra)}: solved {result['solved']:.3f} after {result['steps']} steps")

@@ -4,6 +4,7 @@ invariance, exact no-pickle checkpoints, exact resume, pruning, atomic writes, c
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from latentcot.errors import LatentCotError
 from latentcot.methods.base import LossOutput
 from latentcot.train import checkpoint as ckpt
 from latentcot.train.config import REFERENCE_LOOP, TrainConfig
-from latentcot.train.trainer import Trainer, epoch_batches, lr_factor, param_groups
+from latentcot.train.trainer import Trainer, epoch_batches, learning_rate, lr_factor, param_groups
 
 VOCAB = 24
 torch.set_num_threads(1)
@@ -246,6 +247,85 @@ def test_learning_rate_schedules():
     assert lr_factor(14, cfg, 14) == pytest.approx(0.0)
     linear = make_cfg(schedule="linear", max_steps=10)
     assert lr_factor(5, linear, 10) == pytest.approx(0.5)
+
+
+def test_learning_rate_keeps_each_schedules_numbers():
+    """The trainer sets ``learning_rate`` (cfg.lr x warm-up x decay, left to right): for the language-model
+    schedules exactly cfg.lr x lr_factor (what LambdaLR gave them), for cosine_from_start exactly what
+    EndoCoT's own loop computed (a base lr times a factor would differ from it in the last bit)."""
+    for schedule in ("cosine", "linear", "constant"):
+        for warmup in (0, 3, 7):
+            cfg = make_cfg(lr=3e-4, warmup_steps=warmup, schedule=schedule, max_steps=50)
+            assert all(learning_rate(s, cfg, 50) == cfg.lr * lr_factor(s, cfg, 50) for s in range(50))
+    for warmup in (0, 3, 5, 100):
+        cfg = make_cfg(lr=1e-3, warmup_steps=warmup, schedule="cosine_from_start", max_steps=300)
+        old = [cfg.lr * min(1.0, (s + 1) / max(1, warmup)) * 0.5 * (1 + math.cos(math.pi * (s / 300))) for s in range(300)]
+        assert [learning_rate(s, cfg, 300) for s in range(300)] == old
+    cfg = make_cfg(warmup_steps=2, schedule="cosine", max_steps=10, max_seconds=60.0)
+    assert lr_factor(5, cfg, 10, time_fraction=0.5) == pytest.approx(0.5)  # time ahead of the steps
+    assert lr_factor(5, cfg, 10, time_fraction=0.1) == pytest.approx(0.5 * (1 + math.cos(math.pi * 3 / 8)))
+
+
+class CountingStream:
+    """A batch stream over the counting examples: rows drawn with replacement by its own generator,
+    stage 1 from step ``switch`` on."""
+
+    def __init__(self, switch: int) -> None:
+        self.examples, self.switch = counting_examples(), switch
+        self.generator = torch.Generator().manual_seed(5)
+        self.stages: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def stage_for_step(self, step: int, progress: float) -> int:
+        return int(step >= self.switch)
+
+    def next_batch(self, stage: int) -> dict:
+        self.stages.append(stage)
+        rows = torch.randint(len(self.examples), (4,), generator=self.generator).tolist()
+        return {"input_ids": torch.tensor([self.examples[i] for i in rows])}
+
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])
+
+
+def test_a_batch_stream_switches_stage_resets_adamw_and_resumes_exactly(tmp_path):
+    cfg = make_cfg(max_steps=8, save_every=3, warmup_steps=2, schedule="cosine", grad_accum=2)
+    config = TinyConfig(dropout=0.1, reset_optimizer_per_stage=True)
+    reference, stream = TinyMethod(config), CountingStream(switch=5)
+    trainer = Trainer(reference, stream, cfg, tmp_path / "reference")
+    trainer.fit()
+    assert stream.stages == [0] * 10 + [1] * 6  # grad_accum 2: two micro-batches a step
+    assert {float(s["step"]) for s in trainer.optimizer.state.values()} == {3.0}  # moments since the switch
+    assert [r["stage"] for r in read_metrics(tmp_path / "reference")] == [0] * 5 + [1] * 3
+
+    crashed = TinyMethod(config)
+    crashed.crash_at_call = 7 * 2  # in step 7, after the checkpoint of step 6 (stage 1)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        Trainer(crashed, CountingStream(switch=5), cfg, tmp_path / "run").fit()
+    torch.manual_seed(1234)
+    resumed = TinyMethod(config, seed=7)
+    result = Trainer(resumed, CountingStream(switch=5), cfg, tmp_path / "run").fit(resume=True)
+    assert result["step"] == 8 and ckpt.read_info(ckpt.latest_checkpoint(tmp_path / "run"))["stage"] == 1
+    for key, value in weights(reference).items():
+        assert torch.equal(resumed.state_dict()[key], value), key
+    with pytest.raises(LatentCotError, match="batch stream needs train.max_steps"):
+        Trainer(TinyMethod(), CountingStream(switch=5), make_cfg(epochs=2), tmp_path / "none")
+
+
+def test_a_time_budget_stops_the_run_and_decays_the_lr_with_time(tmp_path):
+    cfg = make_cfg(max_steps=100_000, max_seconds=0.5, schedule="cosine", log_every=1000)
+    result = Trainer(TinyMethod(), counting_examples(), cfg, tmp_path).fit()
+    assert 0 < result["step"] < 100_000 and result["seconds"] >= 0.5
+    assert result["lr"] < 0.01 * cfg.lr  # the last step's: the cosine followed time to its end
+    info = ckpt.read_info(ckpt.latest_checkpoint(tmp_path))
+    assert info["step"] == result["step"] and info["seconds"] >= 0.5
+    again = Trainer(TinyMethod(), counting_examples(), cfg, tmp_path).fit(resume=True)  # the budget is spent
+    assert again["step"] == result["step"]
 
 
 def test_config_rules_and_too_small_data(tmp_path):

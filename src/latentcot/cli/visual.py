@@ -1,6 +1,6 @@
 """`latentcot visual train | eval | solve`: thin wrappers over the EndoCoT recipe.
 
-    latentcot visual train data.size=6 model.latent_steps=4 out_dir=runs/endocot-maze6
+    latentcot visual train data.size=6 model.latent_steps=4 out_dir=runs/endocot-maze6 [--resume | --overwrite]
     latentcot visual eval runs/endocot-maze6 --n 500 [--latent-steps 12]
     latentcot visual solve runs/endocot-maze6 --index 3 --out solve/
 """
@@ -21,6 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train = sub.add_parser("train", help="train stage 1 then stage 2 and report the solved rate")
     train.add_argument("config", nargs="?", default=None, help="YAML run config (optional; key=value works without)")
     train.add_argument("overrides", nargs="*", help="dotted overrides, e.g. data.size=6 model.latent_steps=4")
+    train.add_argument("--resume", action="store_true", help="continue exactly from out_dir's latest checkpoint")
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace the run already in out_dir (without --resume or this, an existing run is refused)")
     train.add_argument("--dry-run", action="store_true", help="print the resolved config and every key's help, then stop")
     train.set_defaults(handler=_train)
 
@@ -56,7 +59,7 @@ def _train(args: argparse.Namespace) -> int:
         for key, default, text in describe(VisualRunConfig):
             print(f"  {key} (default {default}): {text}")
         return 0
-    result = main(cfg)
+    result = main(cfg, resume=args.resume, overwrite=args.overwrite)
     print(json.dumps({k: v for k, v in result.items() if k != "config"}))
     return 0
 

@@ -254,9 +254,10 @@ def _png(image: Any) -> str:
 
 
 def is_endocot_run(run_dir: Path) -> bool:
-    """A folder written by ``latentcot visual train`` (``config.yaml`` + ``model.safetensors``)."""
+    """A folder written by ``latentcot visual train`` (``config.yaml`` + ``model.safetensors`` at its
+    top, where a language-model run folder has neither weights nor, as a checkpoint, ``latentcot.json``)."""
     return (run_dir / "model.safetensors").is_file() and (run_dir / "config.yaml").is_file() \
-        and not (run_dir / "checkpoints").is_dir() and not (run_dir / "latentcot.json").is_file()
+        and not (run_dir / "latentcot.json").is_file()
 
 
 def puzzle_details(run_dir: str | Path, n: int | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

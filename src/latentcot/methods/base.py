@@ -1,9 +1,13 @@
-"""The small interface every language-model method implements.
+"""The small interfaces the trainer and the language-model methods implement.
 
-A method is an ``nn.Module`` that owns the backbone (a Hugging Face causal LM) and whatever
-extra trainable parts it adds (a latent projection, a step decoder, ...). ``forward(batch)`` is
-the training loss, so the trainer can wrap the whole method in DDP/FSDP and call it; ``reason``
-is batched, KV-cached inference. The trainer knows nothing else about a method.
+:class:`Trainable` is what :class:`latentcot.train.trainer.Trainer` needs of any model it trains
+(language-model methods, EndoCoT): an ``nn.Module`` whose ``forward(batch)`` is the training
+loss, so the trainer can wrap it in DDP/FSDP and call it, and a ``backbone`` its checkpoints save.
+
+:class:`Method` is a language-model method: a trainable whose backbone is a Hugging Face causal LM
+(plus whatever extra trainable parts it adds: a latent projection, a step decoder, ...), that
+collates records into batches per curriculum stage, and whose ``reason`` is batched, KV-cached
+inference. The trainer knows nothing else about a method.
 """
 
 from __future__ import annotations
@@ -49,7 +53,60 @@ class ReasonOutput:
 Batch = dict[str, Any]
 
 
-class Method(Protocol):
+class Trainable(Protocol):
+    """What the trainer needs of a model: a loss per batch, its name and config, and a backbone.
+
+    A checkpoint saves ``backbone`` as ``model.safetensors`` (with ``save_pretrained`` when it is
+    a Hugging Face model, then also ``tokenizer``) and every other weight of the module as
+    ``method.safetensors``. The batches come from the trainer's data: ``collate`` of a
+    :class:`Method` over a list of examples, or a :class:`latentcot.train.trainer.BatchStream`.
+    """
+
+    @property
+    def name(self) -> str:
+        """Recorded in every checkpoint (``latentcot.json``)."""
+        ...
+
+    @property
+    def config(self) -> Any:
+        """The model's config dataclass (recorded in the run folder unless a run config is given)."""
+        ...
+
+    @property
+    def backbone(self) -> nn.Module:
+        """The main network; saved in Hugging Face format when it is a ``PreTrainedModel``."""
+        ...
+
+    @property
+    def tokenizer(self) -> PreTrainedTokenizerBase | None:
+        """Saved beside a Hugging Face backbone; None for a model without one (EndoCoT)."""
+        ...
+
+    @property
+    def reset_optimizer_per_stage(self) -> bool:
+        """Whether the trainer clears AdamW's moments when the curriculum stage changes."""
+        ...
+
+    training: bool
+
+    def eval(self) -> Self:
+        """Evaluation mode (``nn.Module.eval``)."""
+        ...
+
+    def train(self, mode: bool = True) -> Self:
+        """Training mode, or evaluation mode with ``mode=False`` (``nn.Module.train``)."""
+        ...
+
+    def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]:
+        """The parameters (``nn.Module.parameters``)."""
+        ...
+
+    def forward(self, batch: Batch) -> LossOutput:
+        """The training loss for one batch."""
+        ...
+
+
+class Method(Trainable, Protocol):
     """One method = one file implementing this.
 
     ``stage`` is the curriculum stage (Coconut); the method owns its schedule
@@ -66,26 +123,9 @@ class Method(Protocol):
     backbone: PreTrainedModel
     tokenizer: PreTrainedTokenizerBase
     reset_optimizer_per_stage: bool  # the trainer clears AdamW moments when the stage changes
-    training: bool
-
-    def eval(self) -> Self:
-        """Evaluation mode (``nn.Module.eval``)."""
-        ...
-
-    def train(self, mode: bool = True) -> Self:
-        """Training mode, or evaluation mode with ``mode=False`` (``nn.Module.train``)."""
-        ...
-
-    def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]:
-        """The parameters (``nn.Module.parameters``)."""
-        ...
 
     def collate(self, examples: Sequence[ReasoningExample], stage: int = 0) -> Batch:
         """Tokenise and pad a list of records into a training batch for ``stage``."""
-        ...
-
-    def forward(self, batch: Batch) -> LossOutput:
-        """The training loss for one batch."""
         ...
 
     def num_stages(self) -> int:

@@ -4,6 +4,8 @@ Layout of ``run_dir/checkpoints/step-000123/``::
 
     config.json, generation_config.json, model.safetensors   backbone.save_pretrained(...)
     tokenizer.json, tokenizer_config.json, ...               tokenizer.save_pretrained(...)
+                                   (a backbone that is not a Hugging Face model, EndoCoT's: its
+                                   state dict alone in model.safetensors, no tokenizer)
     method.safetensors        the method's own weights (state_dict keys not under "backbone.")
     step_decoder.safetensors  keys under "step_decoder." (SIM-CoT; training only, may be deleted)
     latentcot.json            method name, resolved config, step, epoch, stage, data position
@@ -30,11 +32,12 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
+from transformers import PreTrainedModel
 
 from latentcot.errors import LatentCotError
 
 if TYPE_CHECKING:
-    from latentcot.methods.base import Method
+    from latentcot.methods.base import Trainable
 
 CHECKPOINTS = "checkpoints"
 STEP_DECODER = "step_decoder."
@@ -165,7 +168,7 @@ def non_finite_tensor(state: dict[str, torch.Tensor]) -> str | None:
 
 def save_checkpoint(
     run_dir: str | Path,
-    method: Method,
+    method: Trainable,
     info: dict[str, Any],
     trainer_state: dict[str, Any] | None = None,
     method_state: dict[str, torch.Tensor] | None = None,
@@ -176,7 +179,7 @@ def save_checkpoint(
     Args:
         run_dir: the run folder.
         method: the (unwrapped) method; its ``backbone`` and ``tokenizer`` are saved in
-            Hugging Face format.
+            Hugging Face format (a backbone of another kind: its weights alone, no tokenizer).
         info: what goes into ``latentcot.json``; must hold ``step``. The method name is added.
         trainer_state: optimizer / scheduler / RNG state (any nest of containers, tensors
             and scalars), or None for a weights-only checkpoint.
@@ -217,7 +220,7 @@ def save_checkpoint(
 
 def _write(
     folder: Path,
-    method: Method,
+    method: Trainable,
     info: dict[str, Any],
     trainer_state: dict[str, Any] | None,
     method_state: dict[str, torch.Tensor] | None,
@@ -225,8 +228,12 @@ def _write(
     module = cast(nn.Module, method)  # every method is an nn.Module (see methods/base.py)
     state = module.state_dict() if method_state is None else method_state
     backbone = {k.removeprefix("backbone."): v for k, v in state.items() if k.startswith("backbone.")}
-    method.backbone.save_pretrained(folder, state_dict=backbone)
-    method.tokenizer.save_pretrained(folder)
+    if isinstance(method.backbone, PreTrainedModel):
+        method.backbone.save_pretrained(folder, state_dict=backbone)
+    else:  # EndoCoT: the same file name, read back by read_method_state alike
+        save_file(_cpu(backbone), folder / "model.safetensors")
+    if method.tokenizer is not None:
+        method.tokenizer.save_pretrained(folder)
     extra = {k: v for k, v in state.items() if not k.startswith("backbone.")}
     decoder = {k: v for k, v in extra.items() if k.startswith(STEP_DECODER)}
     own = {k: v for k, v in extra.items() if not k.startswith(STEP_DECODER)}
@@ -398,7 +405,7 @@ def missing_keys_that_matter(method: nn.Module, missing: list[str]) -> list[str]
     ]
 
 
-def load_checkpoint(path: str | Path, method: Method) -> dict[str, Any]:
+def load_checkpoint(path: str | Path, method: Trainable) -> dict[str, Any]:
     """Load a checkpoint's weights into ``method`` in place.
 
     Args:

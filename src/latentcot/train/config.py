@@ -33,15 +33,24 @@ class TrainConfig:
     )
     betas: list[float] = option([0.9, 0.999], "AdamW (beta1, beta2)")
     warmup_steps: int = option(0, "optimizer steps of linear warm-up from lr/warmup_steps to lr")
-    schedule: Literal["cosine", "linear", "constant"] = option(
-        "constant", "learning-rate decay after warm-up, down to 0 at the last step"
+    schedule: Literal["cosine", "linear", "constant", "cosine_from_start"] = option(
+        "constant", "learning-rate decay after warm-up, down to 0 at the last step; cosine_from_start: one "
+        "cosine over the whole run with the warm-up ramp multiplied in (the EndoCoT recipe)"
     )
     batch_size: int = option(8, "examples per micro-batch on each process")
     grad_accum: int = option(1, "micro-batches accumulated per optimizer step")
     max_steps: int = option(0, "total optimizer steps; 0 means epochs x steps per epoch")
     epochs: int = option(1, "passes over the training set (used when max_steps is 0)")
+    max_seconds: float = option(
+        0.0, "time budget in seconds of training, summed over resumes (0: none): the run stops when it is "
+        "spent, and the learning-rate decay (and a batch stream's stage) follows the further of the step "
+        "and time fractions, so a run cut short still decays to 0; not reproducible, being timed"
+    )
     clip_grad: float = option(1.0, "clip the global gradient norm to this value; 0 disables")
     bf16: bool = option(True, "bfloat16 autocast for forward passes (CUDA only; ignored on CPU)")
+    fused_optimizer: bool = option(
+        False, "fused AdamW kernel on CUDA (fewer kernel launches, faster for tiny models; ignored on CPU)"
+    )
     log_every: int = option(10, "optimizer steps between metric lines (metrics.jsonl, TensorBoard)")
     save_every: int = option(0, "optimizer steps between checkpoints; 0 saves only at the end")
     keep_last: int = option(2, "checkpoints kept in run_dir/checkpoints; 0 keeps all")
@@ -60,7 +69,8 @@ class TrainConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise LatentCotError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("max_steps", "warmup_steps", "save_every", "keep_last", "eval_every", "num_workers"):
+        for name in ("max_steps", "warmup_steps", "save_every", "keep_last", "eval_every", "num_workers",
+                     "max_seconds"):
             if getattr(self, name) < 0:
                 raise LatentCotError(f"{name} must be 0 or more, got {getattr(self, name)}")
         if self.max_steps == 0 and self.epochs < 1:
@@ -75,7 +85,8 @@ class TrainConfig:
             raise LatentCotError(f"clip_grad must be 0 (off) or positive, got {self.clip_grad}")
         if not self.drop_last and self.grad_accum != 1:
             raise LatentCotError(f"drop_last: false needs grad_accum 1, got {self.grad_accum}")
-        if self.max_steps and self.warmup_steps >= self.max_steps and self.schedule != "constant":
+        # cosine_from_start multiplies the ramp into its cosine: a warm-up longer than the run just ramps part way
+        if self.max_steps and self.warmup_steps >= self.max_steps and self.schedule in ("cosine", "linear"):
             raise LatentCotError(
                 f"warmup_steps ({self.warmup_steps}) must be below max_steps ({self.max_steps}) "
                 f"for the {self.schedule} schedule to decay"

@@ -1,10 +1,17 @@
-"""One training loop for every method: AdamW, warm-up + decay, accumulation, curriculum,
-DDP/FSDP under torchrun, exact resume, JSONL + TensorBoard logs.
+"""One training loop for every model: AdamW, warm-up + decay, accumulation, curriculum,
+DDP/FSDP under torchrun, exact resume, a time budget, JSONL + TensorBoard logs.
 
-A method (see :class:`latentcot.methods.base.Method`) is an ``nn.Module`` with ``backbone``,
-``tokenizer``, ``name``, ``config``, ``collate(examples, stage)``, ``forward(batch) ->
-LossOutput``, ``stage_for_epoch(epoch)`` and ``reset_optimizer_per_stage`` (the method owns its
-curriculum); the trainer needs nothing else. Launch::
+The model is a :class:`latentcot.methods.base.Trainable`: an ``nn.Module`` with ``name``,
+``config``, ``backbone``, ``tokenizer`` (or None), ``reset_optimizer_per_stage`` and ``forward(batch)
+-> LossOutput``. Its batches come in one of two ways:
+
+- a list of examples: epochs over a seeded permutation, each micro-batch made by the method's
+  ``collate(examples, stage)``, the stage by its ``stage_for_epoch(epoch)`` (a language-model
+  :class:`latentcot.methods.base.Method`; the method owns its curriculum);
+- a :class:`BatchStream`: batches drawn step by step, the stage by ``stage_for_step`` (EndoCoT
+  samples its puzzles with replacement; one process).
+
+The trainer needs nothing else. Launch::
 
     latentcot train cfg.yaml                                     # one process
     torchrun --nproc_per_node N -m latentcot.cli train cfg.yaml  # N processes (DDP or FSDP)
@@ -22,11 +29,11 @@ import math
 import random
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 import numpy as np
 import torch
@@ -44,21 +51,94 @@ from latentcot.train.config import TrainConfig
 from latentcot.train.distributed import DistContext, init_distributed, seed_everything
 
 if TYPE_CHECKING:
-    from latentcot.methods.base import Method
+    from latentcot.methods.base import Batch, Method, Trainable
 
-EvalFn = Callable[["Method"], dict[str, float]]
+EvalFn = Callable[[Any], dict[str, float]]  # called with the trained model (a Trainable)
 
 
-def lr_factor(step: int, cfg: TrainConfig, total_steps: int) -> float:
-    """Multiplier of ``cfg.lr`` for optimizer step ``step`` (0-based): linear warm-up, then decay."""
-    if step < cfg.warmup_steps:
-        return (step + 1) / cfg.warmup_steps
+def _warmup(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up: (step + 1) / warmup_steps, then 1."""
+    return min(1.0, (step + 1) / max(1, cfg.warmup_steps))
+
+
+def _decay(step: int, cfg: TrainConfig, total_steps: int, time_fraction: float) -> float:
+    """The decay part of the schedule; ``time_fraction`` (of ``cfg.max_seconds``) moves it on when
+    time runs out faster than steps."""
     if cfg.schedule == "constant":
         return 1.0
-    progress = min(1.0, (step - cfg.warmup_steps) / max(1, total_steps - cfg.warmup_steps))
+    if cfg.schedule == "cosine_from_start":  # over the whole run, the warm-up ramp multiplied in
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, max(step / total_steps, time_fraction))))
+    if step < cfg.warmup_steps:
+        return 1.0
+    progress = min(1.0, max((step - cfg.warmup_steps) / max(1, total_steps - cfg.warmup_steps), time_fraction))
     if cfg.schedule == "linear":
         return 1.0 - progress
     return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def lr_factor(step: int, cfg: TrainConfig, total_steps: int, time_fraction: float = 0.0) -> float:
+    """Multiplier of ``cfg.lr`` for optimizer step ``step`` (0-based): linear warm-up, then decay.
+
+    ``cosine`` and ``linear`` decay after the warm-up, to 0 at ``total_steps``; ``cosine_from_start``
+    decays over the whole run with the warm-up multiplied in. ``time_fraction``: the share of
+    ``cfg.max_seconds`` spent (the decay follows it when it is ahead of the steps).
+    """
+    return _warmup(step, cfg) * _decay(step, cfg, total_steps, time_fraction)
+
+
+def learning_rate(step: int, cfg: TrainConfig, total_steps: int, time_fraction: float = 0.0) -> float:
+    """The learning rate of optimizer step ``step``: ``cfg.lr`` x warm-up x decay, multiplied left to
+    right (so EndoCoT's own loop, ``lr * warm-up * 0.5 * (1 + cos)``, is matched bit for bit; for
+    the other schedules one factor is 1 and this equals ``cfg.lr * lr_factor(...)`` exactly)."""
+    return cfg.lr * _warmup(step, cfg) * _decay(step, cfg, total_steps, time_fraction)
+
+
+class StepLR(torch.optim.lr_scheduler.LRScheduler):
+    """Sets every group's learning rate to ``lr_at(step)``: an absolute value, not a factor of a
+    base lr (``LambdaLR`` multiplies ``base_lr * factor``, which rounds a product of three
+    differently). Its state is the step count; ``lr_at`` is rebuilt with the trainer."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, lr_at: Callable[[int], float]) -> None:
+        self.lr_at = lr_at
+        super().__init__(optimizer)
+
+    def get_lr(self) -> list[float | torch.Tensor]:
+        return [self.lr_at(self.last_epoch)] * len(self.optimizer.param_groups)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in super().state_dict().items() if k != "lr_at"}
+
+
+@runtime_checkable
+class BatchStream(Protocol):
+    """Training batches drawn step by step instead of epochs over a list of examples.
+
+    EndoCoT samples its puzzles with replacement and switches from stage 1 to stage 2 after a
+    number of steps (or a share of the time budget). The stream owns its random generators, those
+    it draws batches with and any it hands the loss inside a batch, and returns their state from
+    ``state_dict``: checkpoints keep it, so a resumed run draws what an uninterrupted one would.
+    """
+
+    def __len__(self) -> int:
+        """The number of examples batches are drawn from (recorded in checkpoints; resume checks it)."""
+        ...
+
+    def stage_for_step(self, step: int, progress: float) -> int:
+        """The curriculum stage of 0-based optimizer step ``step``; ``progress`` in [0, 1] is the
+        share of the run done: ``step / total_steps``, or of ``train.max_seconds`` when further."""
+        ...
+
+    def next_batch(self, stage: int) -> Batch:
+        """The next micro-batch of ``stage``, handed as it is to the model's ``forward``."""
+        ...
+
+    def state_dict(self) -> dict[str, Any]:
+        """The stream's random state (tensors and plain values)."""
+        ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`'s output."""
+        ...
 
 
 def epoch_batches(
@@ -117,11 +197,14 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 
 
 class Trainer:
-    """Trains one method on a list of examples; the whole loop is :meth:`fit`.
+    """Trains one model on a list of examples or a batch stream; the whole loop is :meth:`fit`.
 
     Args:
-        method: the method module (owns ``backbone`` and any extra trainable parts).
-        train_examples: records handed to ``method.collate`` in micro-batches.
+        method: the model (a :class:`latentcot.methods.base.Trainable`: owns ``backbone`` and any
+            extra trainable parts); with a list of examples, a language-model ``Method``.
+        train_examples: records handed to ``method.collate`` in micro-batches, or a
+            :class:`BatchStream` that supplies the batches itself (``cfg.max_steps`` then sets the
+            run's length; one process).
         cfg: the trainer config.
         run_dir: where metrics, TensorBoard events and checkpoints go.
         eval_fn: called as ``eval_fn(method)`` on every rank every ``cfg.eval_every`` steps and
@@ -135,8 +218,8 @@ class Trainer:
 
     def __init__(
         self,
-        method: Method,
-        train_examples: Sequence[Any],
+        method: Trainable,
+        train_examples: Sequence[Any] | BatchStream,
         cfg: TrainConfig,
         run_dir: str | Path,
         eval_fn: EvalFn | None = None,
@@ -145,6 +228,7 @@ class Trainer:
         checked_run_dir: bool = False,
     ) -> None:
         self.method = method
+        self.stream = train_examples if isinstance(train_examples, BatchStream) else None
         self.examples = train_examples
         self.cfg = cfg
         self.run_dir = Path(run_dir)
@@ -154,10 +238,19 @@ class Trainer:
         self.checked_run_dir = checked_run_dir
         world = self.dist.world_size
         self.fsdp = world > 1 and cfg.distributed == "fsdp"
-        self.steps_per_epoch = len(epoch_batches(len(train_examples), 0, cfg, 0, world)) // cfg.grad_accum
+        if self.stream is not None:
+            if not cfg.max_steps or world > 1 or cfg.optimizer_reset == "epoch":
+                raise LatentCotError("a batch stream needs train.max_steps > 0, one process and no "
+                                     "train.optimizer_reset=epoch (it has no epochs)")
+            self.steps_per_epoch = cfg.max_steps
+        else:
+            self.steps_per_epoch = len(epoch_batches(len(train_examples), 0, cfg, 0, world)) // cfg.grad_accum
         self.total_steps = cfg.max_steps or cfg.epochs * self.steps_per_epoch
         self.effective_batch_size = cfg.batch_size * cfg.grad_accum * world
         self.step = self.epoch = self.position = 0  # position: micro-batches done in this epoch
+        self.stage: int | None = None  # a stream's stage at the last step (None before the first)
+        self.seconds = 0.0  # training time before this fit() (restored on resume)
+        self._clock = time.perf_counter()  # when this fit() started counting
         self.last_metrics: dict[str, float] = {}
 
     # --- set-up ---------------------------------------------------------------------------
@@ -166,6 +259,22 @@ class Trainer:
     def _module(self) -> nn.Module:
         """The method as the ``nn.Module`` every method is (see :mod:`latentcot.methods.base`)."""
         return cast(nn.Module, self.method)
+
+    @property
+    def _lm(self) -> Method:
+        """The method as a language-model ``Method`` (``collate``, ``stage_for_epoch``): what a list of
+        examples comes with, and the only kind several processes train."""
+        return cast("Method", self.method)
+
+    def _training_seconds(self) -> float:
+        return self.seconds + time.perf_counter() - self._clock
+
+    def _time_fraction(self) -> float:
+        return self._training_seconds() / self.cfg.max_seconds if self.cfg.max_seconds else 0.0
+
+    def _progress(self) -> float:
+        """The share of the run done: of its steps, or of its time budget when that is further."""
+        return max(self.step / self.total_steps, self._time_fraction())
 
     def _wrap(self) -> nn.Module:
         self._module.to(self.dist.device)
@@ -176,8 +285,8 @@ class Trainer:
 
             for tensor in self._module.state_dict().values():  # FSDP does not sync the init itself
                 dist.broadcast(tensor, src=0)
-            block_names = set(self.method.backbone._no_split_modules or ())
-            for module in self.method.backbone.modules():
+            block_names = set(self._lm.backbone._no_split_modules or ())
+            for module in self._lm.backbone.modules():
                 if type(module).__name__ in block_names:
                     fully_shard(module)
             # fully_shard returns its argument, its class swapped for one deriving from both
@@ -217,7 +326,7 @@ class Trainer:
             dist.all_gather_object(rng, _rng_state())
         path = None
         if self.dist.is_main:
-            stage = self.method.stage_for_epoch(self.epoch)
+            stage = self._lm.stage_for_epoch(self.epoch) if self.stream is None else self.stage
             info = {
                 "config": self.run_config,
                 "step": self.step,
@@ -228,8 +337,11 @@ class Trainer:
                 "batch_size": self.cfg.batch_size,
                 "grad_accum": self.cfg.grad_accum,
                 "num_examples": len(self.examples),
+                "seconds": self._training_seconds(),
             }
             state = {"optimizer": optimizer_state, "scheduler": self.scheduler.state_dict(), "rng": rng}
+            if self.stream is not None:
+                state["stream"] = self.stream.state_dict()
             path = ckpt.save_checkpoint(self.run_dir, self.method, info, state, method_state, self.cfg.keep_last)
         self.dist.barrier()
         return path
@@ -256,7 +368,11 @@ class Trainer:
             self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         _set_rng_state(state["rng"][self.dist.rank])
+        if self.stream is not None:
+            self.stream.load_state_dict(state["stream"])
+            self.stage = info["stage"]
         self.step, self.epoch, self.position = info["step"], info["epoch"], info["position"]
+        self.seconds = info.get("seconds", 0.0)  # checkpoints written before the time budget have none
 
     # --- logging ----------------------------------------------------------------------------
 
@@ -308,13 +424,13 @@ class Trainer:
 
     # --- the loop ---------------------------------------------------------------------------
 
-    def _reset_optimizer(self, stage: int) -> bool:
-        """Whether AdamW starts afresh at the start of this epoch (``train.optimizer_reset``)."""
+    def _reset_optimizer(self, stage: int, previous: int | None) -> bool:
+        """Whether AdamW starts afresh now, at an epoch (or a stream's step) of ``stage`` that
+        follows one of ``previous`` (``train.optimizer_reset``)."""
         when = self.cfg.optimizer_reset
         if when == "method":
             when = "stage" if self.method.reset_optimizer_per_stage else "none"
-        new_stage = stage != self.method.stage_for_epoch(self.epoch - 1)
-        return when == "epoch" or (when == "stage" and new_stage)
+        return when == "epoch" or (when == "stage" and stage != previous)
 
     def fit(self, resume: bool = False, overwrite: bool = False) -> dict[str, Any]:
         """Train to ``total_steps``; with ``resume`` continue exactly from the latest checkpoint.
@@ -325,7 +441,7 @@ class Trainer:
 
         Returns:
             The last logged training metrics and evaluation results, plus the final step,
-            epoch and checkpoint path.
+            epoch, training seconds (summed over resumes) and checkpoint path.
 
         Raises:
             LatentCotError: ``run_dir`` holds another run; or a step's loss or gradient norm is
@@ -339,9 +455,12 @@ class Trainer:
         model = self._wrap()
         method.train()
         beta1, beta2 = cfg.betas  # two numbers (checked by TrainConfig)
-        self.optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay, cfg.decay_all_params), lr=cfg.lr, betas=(beta1, beta2))
-        schedule = partial(lr_factor, cfg=cfg, total_steps=self.total_steps)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, schedule)
+        fused = True if cfg.fused_optimizer and ctx.device.type == "cuda" else None  # None: torch's default
+        self.optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay, cfg.decay_all_params), lr=cfg.lr,
+                                           betas=(beta1, beta2), fused=fused)
+        self.seconds, self._clock = 0.0, time.perf_counter()
+        self.scheduler = StepLR(self.optimizer, lambda step: learning_rate(step, cfg, self.total_steps,
+                                                                          self._time_fraction()))
         latest = ckpt.latest_checkpoint(self.run_dir) if resume else None
         if latest is not None:
             self._restore(model, latest)
@@ -357,8 +476,10 @@ class Trainer:
             (self.run_dir / "config.json").write_text(json.dumps(meta, indent=2))
             self.writer = SummaryWriter(self.run_dir / "tb", purge_step=self.step if latest else None)
             print(json.dumps(meta))
+            data = (f"{self.steps_per_epoch} per epoch" if self.stream is None
+                    else f"batches drawn from {len(self.examples)} examples")
             print(f"{'resuming from ' + str(latest) if latest else 'starting'}: {self.total_steps} steps, "
-                  f"{self.steps_per_epoch} per epoch, effective batch size {self.effective_batch_size} "
+                  f"{data}, effective batch size {self.effective_batch_size} "
                   f"= {cfg.batch_size} x {cfg.grad_accum} accumulation x {ctx.world_size} processes")
         # in a log file (no terminal) a bar line every 30 s, not one per step
         bar = tqdm(total=self.total_steps, initial=self.step, disable=not ctx.is_main, dynamic_ncols=True,
@@ -367,22 +488,33 @@ class Trainer:
         log_sums: dict[str, float]
         loss_sum, log_sums, log_steps, log_start = torch.zeros((), device=ctx.device), {}, 0, time.perf_counter()
         checkpoint = None
+        micro_batches: Iterator[Batch]
+        self._clock = time.perf_counter()  # time spent setting up is not training time
+        finished = self.step >= self.total_steps or 0 < cfg.max_seconds <= self.seconds
 
-        while self.step < self.total_steps:
-            stage = method.stage_for_epoch(self.epoch)  # the method owns its curriculum (Coconut)
-            if self.position == 0 and self.epoch > 0 and self._reset_optimizer(stage):
-                self.optimizer.state.clear()  # fresh AdamW moments (Coconut)
-            batches = epoch_batches(len(self.examples), self.epoch, cfg, ctx.rank, ctx.world_size)
-            batches = batches[: self.steps_per_epoch * cfg.grad_accum]
-            loader: DataLoader[Any] = DataLoader(
-                self.examples,  # type: ignore[arg-type]
-                batch_sampler=batches[self.position :],
-                collate_fn=partial(method.collate, stage=stage),
-                num_workers=cfg.num_workers,
-                # own generator: creating the iterator must not draw from the global RNG
-                generator=torch.Generator().manual_seed(cfg.seed + self.epoch),
-            )
-            micro_batches = iter(loader)
+        while not finished:
+            if self.stream is not None:  # one step per pass: a stream's stage may change at any step
+                stage = self.stream.stage_for_step(self.step, self._progress())
+                if self.stage is not None and self._reset_optimizer(stage, self.stage):
+                    self.optimizer.state.clear()
+                self.stage = stage
+                micro_batches = (self.stream.next_batch(stage) for _ in range(cfg.grad_accum))
+            else:
+                lm = self._lm
+                stage = lm.stage_for_epoch(self.epoch)  # the method owns its curriculum (Coconut)
+                if self.position == 0 and self.epoch > 0 and self._reset_optimizer(stage, lm.stage_for_epoch(self.epoch - 1)):
+                    self.optimizer.state.clear()  # fresh AdamW moments (Coconut)
+                batches = epoch_batches(len(self.examples), self.epoch, cfg, ctx.rank, ctx.world_size)
+                batches = batches[: self.steps_per_epoch * cfg.grad_accum]
+                loader: DataLoader[Any] = DataLoader(
+                    self.examples,  # type: ignore[arg-type]
+                    batch_sampler=batches[self.position :],
+                    collate_fn=partial(lm.collate, stage=stage),
+                    num_workers=cfg.num_workers,
+                    # own generator: creating the iterator must not draw from the global RNG
+                    generator=torch.Generator().manual_seed(cfg.seed + self.epoch),
+                )
+                micro_batches = iter(loader)
             while True:
                 step_loss = torch.zeros((), device=ctx.device)
                 for i in range(cfg.grad_accum):
@@ -410,12 +542,13 @@ class Trainer:
                 self.scheduler.step()
                 self.optimizer.zero_grad(set_to_none=True)
                 self.step += 1
-                self.position += cfg.grad_accum
-                if self.position == len(batches):
-                    self.epoch, self.position = self.epoch + 1, 0
+                if self.stream is None:
+                    self.position += cfg.grad_accum
+                    if self.position == len(batches):
+                        self.epoch, self.position = self.epoch + 1, 0
                 log_steps += 1
                 bar.update(1)
-                last = self.step == self.total_steps
+                last = finished = self._progress() >= 1.0  # every step done, or the time budget spent
 
                 if self.step % cfg.log_every == 0 or last:
                     if ctx.world_size > 1:
@@ -445,5 +578,5 @@ class Trainer:
         if ctx.is_main:
             self.writer.close()
         return {**self.last_metrics, "step": self.step, "epoch": self.epoch,
-                "effective_batch_size": self.effective_batch_size,
+                "effective_batch_size": self.effective_batch_size, "seconds": self._training_seconds(),
                 "checkpoint": str(checkpoint or ckpt.latest_checkpoint(self.run_dir))}

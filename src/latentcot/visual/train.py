@@ -1,15 +1,20 @@
 """The visual (EndoCoT) recipe: puzzles -> tensors -> stage 1 / stage 2 training -> solved rate.
 
-``latentcot visual train [CONFIG.yaml] [key=value ...]`` calls :func:`main`; so can a Python user::
+``latentcot visual train [CONFIG.yaml] [key=value ...] [--resume | --overwrite]`` calls :func:`main`;
+so can a Python user::
 
-    latentcot visual train data.size=6 model.latent_steps=4 out_dir=runs/endocot-maze6
+    latentcot visual train data.size=6 model.latent_steps=4 out_dir=runs/endocot-maze6 train.save_every=500
+    latentcot visual train data.size=6 model.latent_steps=4 out_dir=runs/endocot-maze6 --resume  # after a kill
     latentcot visual eval runs/endocot-maze6 --n 500
     latentcot visual solve runs/endocot-maze6 --index 3 --out solve/
 
-A run folder describes itself: ``config.yaml`` (the resolved config), ``model.safetensors``,
-``metrics.jsonl`` and ``eval.json``; :func:`load_run` rebuilds the model from the folder alone.
-One process only: the models are tiny (see the EndoCoT paper, https://arxiv.org/abs/2603.12252,
-for the 20B-scale recipe).
+Training runs through the one trainer (:class:`latentcot.train.trainer.Trainer`): EndoCoT enters
+it as :class:`TrainableEndoCoT` (its loss) fed by :class:`PuzzleBatches` (puzzles drawn with
+replacement, stage 1 then stage 2). A run folder describes itself: ``config.yaml`` (the resolved
+config), ``model.safetensors`` (the final weights), ``metrics.jsonl``, ``tb/``,
+``checkpoints/step-*/`` and ``eval.json``; :func:`load_run` rebuilds the model from the folder
+alone. One process only: the models are tiny (see the EndoCoT paper,
+https://arxiv.org/abs/2603.12252, for the 20B-scale recipe).
 """
 
 from __future__ import annotations
@@ -26,10 +31,16 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors.torch import save_model
+from torch import nn
 
 from latentcot.config import from_dict, option, read_yaml, save_config, to_dict
 from latentcot.errors import LatentCotError
+from latentcot.methods.base import Batch, LossOutput
+from latentcot.train import checkpoint as ckpt
 from latentcot.train.checkpoint import load_tensors, missing_keys_that_matter
+from latentcot.train.config import TrainConfig
+from latentcot.train.distributed import DistContext
+from latentcot.train.trainer import Trainer
 from latentcot.visual.endocot import EndoCoT, EndoCoTConfig, encode_answers
 from latentcot.visual.tasks import TASKS, render
 
@@ -59,14 +70,33 @@ class VisualTrainConfig:
     stage1_steps: int = option(1000, "stage-1 steps: thought i draws the partial solution i/T of the way")
     stage2_steps: int = option(1000, "stage-2 steps: the final thought draws the full solution")
     clip_grad: float = option(1.0, "global gradient-norm clip; 0 disables")
-    max_seconds: float = option(0.0, "time limit in seconds (0: none); lr decay and the stage split then follow elapsed time")
-    log_every: int = option(100, "steps between metric lines")
+    max_seconds: float = option(0.0, "time limit in seconds (0: none; summed over resumes); lr decay and the stage "
+                                "split then follow elapsed time (not reproducible, being timed)")
+    log_every: int = option(100, "steps between metric lines (averages over those steps)")
+    save_every: int = option(0, "steps between checkpoints in out_dir/checkpoints (continue a run with --resume); "
+                             "0: only at the end")
+    keep_last: int = option(2, "checkpoints kept in out_dir/checkpoints; 0 keeps all")
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.log_every < 1 or self.stage1_steps < 0 or self.stage2_steps < 0:
             raise LatentCotError("batch_size and log_every must be >= 1, stage steps >= 0")
         if self.stage1_steps + self.stage2_steps < 1 or self.lr <= 0:
             raise LatentCotError("the run needs at least one step and a positive lr")
+        try:
+            self.trainer_config(seed=0)
+        except LatentCotError as err:
+            raise LatentCotError(f"train.{err}") from None
+
+    def trainer_config(self, seed: int) -> TrainConfig:
+        """The trainer's settings for this recipe: its own AdamW (weight decay on every parameter,
+        fused on CUDA, no autocast), one cosine over both stages with the warm-up multiplied in."""
+        return TrainConfig(
+            lr=self.lr, weight_decay=self.weight_decay, decay_all_params=True, warmup_steps=self.warmup_steps,
+            schedule="cosine_from_start", batch_size=self.batch_size, max_steps=self.stage1_steps + self.stage2_steps,
+            max_seconds=self.max_seconds, clip_grad=self.clip_grad, bf16=False, fused_optimizer=True,
+            log_every=self.log_every, save_every=self.save_every, keep_last=self.keep_last, distributed="none",
+            seed=seed,
+        )
 
 
 @dataclass
@@ -137,51 +167,62 @@ def batch_of(data: dict[str, torch.Tensor], idx: torch.Tensor, device: torch.dev
     return out
 
 
-def train(model: EndoCoT, data: dict[str, torch.Tensor], cfg: VisualTrainConfig, seed: int,
-          log: Any = None) -> list[dict[str, float]]:
-    """Stage 1 then stage 2 with AdamW (warm-up, cosine decay); returns the metric lines.
+class PuzzleBatches:
+    """EndoCoT's training batches, a :class:`latentcot.train.trainer.BatchStream`.
+
+    Each step draws ``batch_size`` puzzles with replacement (a generator seeded ``seed``); stage 1
+    runs the first ``stage1_steps`` steps (under a time limit: while less than that share of the
+    run is done), stage 2 the rest. Each batch carries its stage and the generator of the loss's
+    times, noise and thought indices (seeded ``seed + 1``, on the model's device).
 
     Args:
-        model: the model, already on its device.
         data: from :func:`prepare` (on CPU; batches are moved as drawn).
-        cfg: optimisation settings.
-        seed: seeds batch order, times, noise and thought indices.
-        log: called with each metric line (e.g. ``print``), or None.
+        cfg: the recipe's training settings.
+        seed: the run seed.
+        device: where the model is.
     """
-    device = next(model.parameters()).device
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
-                            fused=device.type == "cuda")  # fewer kernel launches for tiny models
-    total = cfg.stage1_steps + cfg.stage2_steps
-    g_cpu, g_dev = torch.Generator().manual_seed(seed), torch.Generator(device=device).manual_seed(seed + 1)
-    n, lines, start = data["puzzle"].shape[0], [], time.time()
-    model.train()
-    for step in range(total):
-        # progress in steps, or in time under a time limit, so a cut-short run still decays its lr
-        # and gives stage 1 its share
-        elapsed = time.time() - start
-        progress = max(step / total, elapsed / cfg.max_seconds if cfg.max_seconds else 0.0)
-        if progress >= 1.0:
-            break
-        stage = 1 if step < cfg.stage1_steps and progress < cfg.stage1_steps / total else 2
-        for group in opt.param_groups:
-            group["lr"] = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup_steps)) * 0.5 * (1 + math.cos(math.pi * progress))
-        out = model.loss(batch_of(data, torch.randint(n, (cfg.batch_size,), generator=g_cpu), device), stage, g_dev)
-        opt.zero_grad(set_to_none=True)
-        out["loss"].backward()
-        if cfg.clip_grad:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
-        opt.step()
-        if (step + 1) % cfg.log_every == 0 or step + 1 == total:
-            line = {"step": step + 1, "stage": stage, "seconds": round(time.time() - start, 1),
-                    **{k: round(v.item(), 5) for k, v in out.items()}}
-            lines.append(line)
-            if log is not None:
-                log(json.dumps(line))
-    if not lines or lines[-1]["step"] != step + 1:  # stopped by the time limit: log the last step
-        lines.append({"step": step, "stage": stage, "seconds": round(time.time() - start, 1),
-                      **{k: round(v.item(), 5) for k, v in out.items()}})
-    model.eval()
-    return lines
+
+    def __init__(self, data: dict[str, torch.Tensor], cfg: VisualTrainConfig, seed: int, device: torch.device) -> None:
+        self.data, self.cfg, self.device = data, cfg, device
+        self.sampler = torch.Generator().manual_seed(seed)
+        self.noise = torch.Generator(device=device).manual_seed(seed + 1)
+
+    def __len__(self) -> int:
+        return int(self.data["puzzle"].shape[0])
+
+    def stage_for_step(self, step: int, progress: float) -> int:
+        total = self.cfg.stage1_steps + self.cfg.stage2_steps
+        return 1 if step < self.cfg.stage1_steps and progress < self.cfg.stage1_steps / total else 2
+
+    def next_batch(self, stage: int) -> Batch:
+        rows = torch.randint(len(self), (self.cfg.batch_size,), generator=self.sampler)
+        return {**batch_of(self.data, rows, self.device), "stage": stage, "generator": self.noise}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"sampler": self.sampler.get_state(), "noise": self.noise.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.sampler.set_state(state["sampler"])
+        self.noise.set_state(state["noise"])
+
+
+class TrainableEndoCoT(nn.Module):
+    """EndoCoT as the trainer trains it (a :class:`latentcot.methods.base.Trainable`): the model is
+    the ``backbone`` (so a checkpoint's ``model.safetensors`` holds its state dict, as a run
+    folder's does) and ``forward`` is :meth:`EndoCoT.loss` on a :class:`PuzzleBatches` batch."""
+
+    name = "endocot"
+    tokenizer = None
+    reset_optimizer_per_stage = False  # one AdamW through both stages
+
+    def __init__(self, model: EndoCoT) -> None:
+        super().__init__()
+        self.backbone = model
+        self.config = model.cfg
+
+    def forward(self, batch: Batch) -> LossOutput:
+        out = self.backbone.loss(batch, batch["stage"], batch["generator"])
+        return LossOutput(out["loss"], {k: v.item() for k, v in out.items() if k != "loss"})
 
 
 def _batches(puzzles: list, device: torch.device, batch_size: int = 256):  # noqa: ANN202 - a generator
@@ -365,30 +406,52 @@ def warm_start(model: EndoCoT, cfg: VisualRunConfig) -> None:
     _load_weights(model, run / "model.safetensors")
 
 
-def main(cfg: VisualRunConfig, log: Any = print) -> dict[str, Any]:
-    """Generate puzzles, train stage 1 then stage 2, save, evaluate the solved rate.
+def main(cfg: VisualRunConfig, log: Any = print, resume: bool = False, overwrite: bool = False) -> dict[str, Any]:
+    """Generate puzzles, train stage 1 then stage 2 through the trainer, save, evaluate the solved rate.
+
+    Args:
+        cfg: the run config.
+        log: called with the closing line (the solved rate), or None.
+        resume: continue the run in ``cfg.out_dir`` exactly from its latest checkpoint.
+        overwrite: replace the run already in ``cfg.out_dir``.
 
     Returns:
-        ``eval.json``'s content: solved rate, steps, seconds, final losses, config.
+        ``eval.json``'s content: solved rate, steps, seconds, the last metric line, config.
+
+    Raises:
+        LatentCotError: ``cfg.out_dir`` already holds a run and neither flag is given; or
+            ``resume`` on a run saved before checkpoints existed (nothing to resume from).
     """
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise LatentCotError("latentcot visual train runs on one process (the models are tiny); launch it without torchrun")
+    out = Path(cfg.out_dir)
+    if resume and (out / "model.safetensors").is_file() and ckpt.latest_checkpoint(out) is None:
+        raise LatentCotError(f"{out}: a finished run without checkpoints (trained before --resume existed) has nothing "
+                             "to resume from; replace it with --overwrite")
+    ckpt.prepare_run_dir(out, resume, overwrite)  # before anything is written into it
+    if overwrite:
+        (out / "model.safetensors").unlink(missing_ok=True)
     torch.manual_seed(cfg.seed)
     device = resolve_device(cfg.device)
     task = TASKS[cfg.data.task]
     t0 = time.time()
     data = prepare(cfg.data.task, task.generate(cfg.data.train_size, cfg.data.size, cfg.seed), cfg.model.latent_steps)
     model = build_model(cfg)
-    if cfg.init_from:
+    if cfg.init_from:  # on --resume the checkpoint's weights replace these
         warm_start(model, cfg)
     model = model.to(device)
-    out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out / "config.yaml")
-    lines = train(model, data, cfg.train, cfg.seed, log)
-    (out / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    trainer = Trainer(TrainableEndoCoT(model), PuzzleBatches(data, cfg.train, cfg.seed, device),
+                      cfg.train.trainer_config(cfg.seed), out, dist=DistContext(device=device),
+                      run_config=to_dict(cfg), checked_run_dir=True)
+    metrics = trainer.fit(resume=resume)
+    model.eval()
     save_run(model, cfg, out)
-    result = {**evaluate(model, cfg.data.task, eval_puzzles(cfg), cfg.sample_steps, cfg.seed), "steps": lines[-1]["step"],
-              "train_seconds": lines[-1]["seconds"], "total_seconds": round(time.time() - t0, 1),
-              "final": lines[-1], "device": str(device), "config": to_dict(cfg)}
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    result = {**evaluate(model, cfg.data.task, eval_puzzles(cfg), cfg.sample_steps, cfg.seed), "steps": metrics["step"],
+              "train_seconds": round(metrics["seconds"], 1), "total_seconds": round(time.time() - t0, 1),
+              "final": rows[-1], "device": str(device), "config": to_dict(cfg)}
     (out / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
     if log is not None:
         log(f"solved {result['solved']:.3f} of {result['n_eval']} held-out {cfg.data.task} {cfg.data.size}x{cfg.data.size}")
