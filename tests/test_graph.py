@@ -142,24 +142,52 @@ def _coconut(examples, **options):
     return build_method("coconut", cfg, backbone, tokenizer)
 
 
-def test_frontier_curriculum_targets_each_stage():
+@pytest.mark.parametrize("markers", ["off", "on"])
+def test_frontier_curriculum_targets_each_stage(markers):
     examples = G.generate(12, seed=4)
-    method = _coconut(examples)
-    t = method.tokens
+    method = _coconut(examples, markers=markers)
+    t, tok = method.tokens, method.tokenizer
+    separator = encode(tok, "###")
     for stage in range(6):
         torch.manual_seed(stage)
         batch = method.collate(examples, stage)
         for ex, ids, labels in zip(examples, batch["input_ids"], batch["labels"]):
             h = ex.meta["hops"]
             latents = int((ids == t.latent).sum())
-            target = labels[labels != -100].tolist()
+            labelled = (labels != -100).nonzero().flatten()
+            target = labels[labelled].tolist()
+            assert bool((ids == t.bot).any()) == bool((ids == t.eot).any()) == (markers == "on")
+            before = int(ids[labelled[0] - 1])  # the position whose output names the first label
             if stage < h:
                 assert latents == stage
-                allowed = {tuple(encode(method.tokenizer, str(v))) for v in G.optimal_levels(G.graph_of(ex))[stage + 1]}
+                allowed = {tuple(encode(tok, str(v))) for v in G.optimal_levels(G.graph_of(ex))[stage + 1]}
                 assert tuple(target) in allowed
+                if markers == "off":  # read at the last thought, or at the root itself at stage 0
+                    root = encode(tok, str(ex.meta["root"]))[0]
+                    assert before == (t.latent if stage else root)
+                else:
+                    assert before == t.eot
             else:
                 assert latents == 4  # pad_latent_to_max: always max_latent_stage thoughts at the answer stage
-                assert target == answer_ids(method.tokenizer, ex.answer)
+                if markers == "off":  # '###' is given after the thoughts, the rest is labelled
+                    assert target == answer_ids(tok, ex.answer)[len(separator):] and before == separator[-1]
+                else:
+                    assert target == answer_ids(tok, ex.answer)
+
+
+def test_bare_layout_reasons_with_thoughts_then_the_separator():
+    examples = G.generate(4, seed=9)
+    method = _coconut(examples, markers="off").eval()
+    out = method.reason([ex.question for ex in examples], max_new_tokens=3)
+    assert out.latents is not None and out.latents.shape[1] == 4
+    assert all(text.startswith("###") for text in out.texts)
+    # the first thought is the root position's output: the question alone, run once
+    ids = torch.tensor([encode(method.tokenizer, examples[0].question)])
+    with torch.no_grad():
+        h = method.backbone(input_ids=ids, output_hidden_states=True).hidden_states[-1][0, -1]
+    assert torch.allclose(out.latents[0, 0], h, atol=1e-5)
+    with pytest.raises(LatentCotError, match="markers"):
+        method_config("coconut", {"markers": "off"}, where="test")
 
 
 def test_frontier_uniform_stage_never_passes_the_schedule():

@@ -167,6 +167,15 @@ def test_coconut_curriculum_layout():
     assert flat.num_stages() == 1 and flat.layout(num_steps=3, stage=0) == (3, 4)
 
 
+def test_coconut_stage_epochs_lay_out_uneven_stages():
+    long_first, _ = _method("coconut", stage_epochs=[3, 2])  # 3 epochs in stage 0, 2 in each later one
+    assert [long_first.stage_for_epoch(e) for e in range(10)] == [0, 0, 0, 1, 1, 2, 2, 3, 3, 3]
+    from_one, _ = _method("coconut", stage_epochs=[2, 1], start_stage=1)  # counted from start_stage
+    assert [from_one.stage_for_epoch(e) for e in range(5)] == [1, 1, 2, 3, 3]
+    with pytest.raises(LatentCotError, match="stage_epochs"):
+        _method("coconut", stage_epochs=[2, 0])
+
+
 def test_coconut_rows_align_bot_and_label_only_after_eot():
     method, examples = _method("coconut", uniform_prob=1.0)  # every row draws its own stage
     torch.manual_seed(3)

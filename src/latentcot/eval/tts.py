@@ -55,6 +55,11 @@ def latent_parts(method: Method) -> LatentParts:
     if isinstance(method, SimCot):
         return latent_parts(method.base)
     if isinstance(method, Coconut):
+        if method.config.bare:
+            raise LatentCotError(
+                "test-time sampling drives thoughts between <bot> and <eot>; this Coconut uses the graph layout "
+                "without them (method.markers off/auto with supervision frontier), which it does not support yet"
+            )
         k = method.config.max_latent_stage * method.config.c_thought
         return LatentParts(
             method.backbone, method.tokenizer, method.tokens.bot, method.tokens.eot, method.project, k

@@ -35,6 +35,7 @@ from latentcot.latent.diagnostics import mean_embedding_norm
 from latentcot.latent.loop import Project
 from latentcot.methods.base import Batch, LossOutput, ReasonOutput
 from latentcot.methods.sequences import (
+    ANSWER_SEPARATOR,
     Row,
     answer_ids,
     complete,
@@ -52,6 +53,10 @@ class CoconutConfig:
     c_thought: int = option(1, "continuous thoughts per replaced reasoning step (c)")
     max_latent_stage: int = option(6, "last curriculum stage that replaces steps one by one")
     epochs_per_stage: int = option(5, "epochs spent on each curriculum stage")
+    stage_epochs: list[int] = option(
+        [], "epochs of each curriculum stage in order, e.g. [12, 4] = 12 epochs in the first stage and 4 in "
+        "every later one (the last entry repeats); [] = epochs_per_stage for every stage",
+    )
     pad_latent_to_max: bool = option(True, "final stage: always max_latent_stage*c thoughts, as at inference")
     uniform_prob: float = option(0.0, "probability that an example uses a uniformly random stage instead")
     reset_optimizer_per_stage: bool = option(True, "trainer resets the optimizer state when the stage changes")
@@ -70,6 +75,13 @@ class CoconutConfig:
         "(task prosqa_graph) — at stage s < hops the model thinks s thoughts and names one node at depth "
         "s+1 of a shortest path, at stage >= hops it answers ('Reasoning by Superposition', arXiv:2505.12514)",
     )
+    markers: Literal["auto", "on", "off"] = option(
+        "auto",
+        "<bot>/<eot> around the thoughts: 'on' (Coconut's reference); 'off' (the superposition reference's graph "
+        "layout, supervision frontier only: the thoughts follow the question, each frontier node is read at the "
+        "last thought's position, '###' is given before the answer); 'auto' = off for supervision frontier, on "
+        "otherwise",
+    )
     latent_scale: Literal["none", "embedding"] = option(
         "none",
         "'none' feeds the last hidden state back as is (paper); 'embedding' rescales each thought to the "
@@ -87,6 +99,17 @@ class CoconutConfig:
             raise LatentCotError(f"start_stage: must be in [0, max_latent_stage + 1], got {self.start_stage}")
         if not 0.0 <= self.uniform_prob <= 1.0:
             raise LatentCotError(f"uniform_prob: must be in [0, 1], got {self.uniform_prob}")
+        if not isinstance(self.stage_epochs, list) or not all(
+            isinstance(e, int) and not isinstance(e, bool) and e >= 1 for e in self.stage_epochs
+        ):
+            raise LatentCotError(f"stage_epochs: must be a list of whole numbers >= 1, got {self.stage_epochs!r}")
+        if self.markers == "off" and self.supervision != "frontier":
+            raise LatentCotError("markers: 'off' is the graph layout of supervision 'frontier'; use 'on' or 'auto'")
+
+    @property
+    def bare(self) -> bool:
+        """True when the thoughts sit between the question and the answer without <bot>/<eot>."""
+        return self.markers == "off" or (self.markers == "auto" and self.supervision == "frontier")
 
 
 class Coconut(nn.Module):
@@ -111,9 +134,17 @@ class Coconut(nn.Module):
         return 1 if self.config.no_curriculum else self.config.max_latent_stage + 2
 
     def stage_for_epoch(self, epoch: int) -> int:
-        """The curriculum stage of a 0-based epoch: ``start_stage + epoch // epochs_per_stage``, capped
-        at the last."""
-        return min(self.config.start_stage + epoch // self.config.epochs_per_stage, self.num_stages() - 1)
+        """The curriculum stage of a 0-based epoch: ``start_stage + epoch // epochs_per_stage`` (or as
+        ``stage_epochs`` lays the stages out, counted from ``start_stage``), capped at the last."""
+        cfg = self.config
+        last = self.num_stages() - 1
+        if not cfg.stage_epochs:
+            return min(cfg.start_stage + epoch // cfg.epochs_per_stage, last)
+        stage, left, lengths = cfg.start_stage, epoch, cfg.stage_epochs
+        while stage < last and left >= lengths[min(stage - cfg.start_stage, len(lengths) - 1)]:
+            left -= lengths[min(stage - cfg.start_stage, len(lengths) - 1)]
+            stage += 1
+        return stage
 
     def layout(self, num_steps: int, stage: int) -> tuple[int, int]:
         """(steps replaced, continuous thoughts) for an example with ``num_steps`` steps at ``stage``."""
@@ -146,7 +177,11 @@ class Coconut(nn.Module):
         """The graph curriculum of the superposition reference: the stage is capped at the record's
         hop count ``h`` (with ``uniform_prob``, drawn in ``[0, min(stage, h)]``); below ``h`` the
         target is one uniformly drawn node of depth ``stage + 1`` on a shortest path, at ``h`` the
-        answer after ``max_latent_stage·c`` thoughts (``h·c`` without ``pad_latent_to_max``)."""
+        answer after ``max_latent_stage·c`` thoughts (``h·c`` without ``pad_latent_to_max``).
+
+        Without markers (the reference's layout) the thoughts follow the question's last token (the
+        root) directly, so the output that names the depth-``s + 1`` node is the very vector that
+        would be fed back as thought ``s + 1``; the answer stage gives ``###`` and labels the rest."""
         cfg, t = self.config, self.tokens
         levels = optimal_levels(graph_of(ex))
         h = len(levels) - 1
@@ -155,15 +190,24 @@ class Coconut(nn.Module):
             s = int(torch.randint(0, s + 1, ()))
         if cfg.no_curriculum:
             s = h
+        question = question_ids(self.tokenizer, ex.question)
         if s < h:
             nodes = levels[s + 1]
             target = encode(self.tokenizer, str(nodes[int(torch.randint(len(nodes), ()))]))
             k = s * cfg.c_thought
+            if cfg.bare:
+                return Row(question, [t.latent] * k + target, [-100] * k + target)
         else:
             target = answer_ids(self.tokenizer, ex.answer)
             k = (cfg.max_latent_stage if cfg.pad_latent_to_max else h) * cfg.c_thought
-        return Row(question_ids(self.tokenizer, ex.question) + [t.bot], [t.latent] * k + [t.eot] + target,
-                   [-100] * (k + 1) + target)
+            if cfg.bare:
+                given = self._separator()
+                rest = target[len(given):]
+                return Row(question, [t.latent] * k + given + rest, [-100] * (k + len(given)) + rest)
+        return Row(question + [t.bot], [t.latent] * k + [t.eot] + target, [-100] * (k + 1) + target)
+
+    def _separator(self) -> list[int]:
+        return encode(self.tokenizer, ANSWER_SEPARATOR)
 
     @property
     def project(self) -> Project | None:
@@ -200,7 +244,13 @@ class Coconut(nn.Module):
         write ``### answer``. ``latents`` in the output holds the thoughts (batch, n, hidden)."""
         k = self.config.max_latent_stage * self.config.c_thought if n_latents is None else n_latents
         t = self.tokens
-        prompts = [Row(question_ids(self.tokenizer, q) + [t.bot], [t.latent] * k + [t.eot], []) for q in questions]
-        return complete(
+        if self.config.bare:  # the graph layout: question, thoughts, then '###' is given
+            prompts = [Row(question_ids(self.tokenizer, q), [t.latent] * k + self._separator(), []) for q in questions]
+        else:
+            prompts = [Row(question_ids(self.tokenizer, q) + [t.bot], [t.latent] * k + [t.eot], []) for q in questions]
+        out = complete(
             self.backbone, self.tokenizer, prompts, max_new_tokens, t.latent, self.project, temperature, top_p, generator
         )
+        if self.config.bare:  # the given '###' belongs to the written answer
+            out.texts = [f"{ANSWER_SEPARATOR} {text}" for text in out.texts]
+        return out

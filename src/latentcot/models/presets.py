@@ -77,6 +77,13 @@ PRESETS: dict[str, Callable[..., PreTrainedModel]] = {
                              build_causal_lm("gpt2", vocab_size, n_layer=2, hidden=width, n_head=8, **kw))
         for width in (128, 256, 384, 768)
     },
+    # the same with rotary positions (Llama blocks): relative position comes free, which CPU-budget
+    # graph training needs to find the "name the root's children" circuit (docs/latent_methods.md)
+    **{
+        f"shallow-{width}-llama": (lambda vocab_size, width=width, **kw:
+                                   build_causal_lm("llama", vocab_size, n_layer=2, hidden=width, n_head=8, **kw))
+        for width in (128, 256)
+    },
 }
 
 
