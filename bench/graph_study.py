@@ -65,6 +65,9 @@ def collect_run(run: Path, generated: int, diag: int) -> dict[str, Any]:
         "curve": curve,
     }
     if method.name == "coconut":
+        bare = method.config.bare  # type: ignore[attr-defined]
+        out["layout"] = ("reference (thoughts right after the root, no <bot>/<eot>)" if bare
+                         else "Coconut's <bot> thoughts <eot>")
         sp = superposition(method, real_examples[:diag], batch_size=cfg.eval.batch_size)
         out["superposition"] = sp["thoughts"]
     return out
@@ -107,6 +110,8 @@ def table(result: dict[str, Any], command: str) -> str:
         f"Held-out = the recipe's own evaluation set ({result['runs'][0]['held_out']}); generated = "
         "fresh generated questions of the recipe's kind (another seed, none in training). Picking one of the "
         "two candidates at random scores 50%.",
+        "",
+        *[f"Coconut's layout: {r['layout']}." for r in result["runs"] if "layout" in r],
         "",
         "| method | model | steps | batch | held-out accuracy | generated accuracy | forward passes/question | final loss |",
         "|---|---|---|---|---|---|---|---|",

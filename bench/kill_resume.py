@@ -1,8 +1,9 @@
-"""Kill -9 a language-model training run at random moments, resume it each time, and check that
-the final weights are bit-identical to an uninterrupted run of the same seed (CPU).
+"""Kill -9 a training run at random moments, resume it each time, and check that the final
+weights are bit-identical to an uninterrupted run of the same seed (CPU).
 
     python bench/kill_resume.py                      # 20 kills, at least 3 during checkpoint writes
     python bench/kill_resume.py --kills 4 --during-write 1 --steps 40   # quick (the slow test)
+    python bench/kill_resume.py --model endocot      # the same for EndoCoT (`latentcot visual train`)
 
 Each attempt starts `latentcot train ... --resume` in its own process and SIGKILLs it either at a
 random moment of training or the instant a checkpoint write is under way (a `checkpoints/.tmp-*`
@@ -38,11 +39,24 @@ def config(out: Path, steps: int) -> list[str]:
             "eval.batch_size=8", f"out_dir={out}"]
 
 
+def visual_config(out: Path, steps: int) -> list[str]:
+    """A small EndoCoT run on 4x4 mazes: stage 1 for the first third of the steps, then stage 2."""
+    return ["device=cpu", "data.train_size=256", "data.eval_size=4", "sample_steps=2", "train.batch_size=16",
+            f"train.stage1_steps={steps // 3}", f"train.stage2_steps={steps - steps // 3}", "train.save_every=3",
+            "train.keep_last=2", "train.log_every=1", "train.warmup_steps=5", "model.reasoner_hidden=32",
+            "model.dit_hidden=32", "model.dit_depth=2", f"out_dir={out}"]
+
+
+MODEL = "coconut"  # or "endocot": set by main
+
+
 def start(out: Path, steps: int) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
     out.mkdir(parents=True, exist_ok=True)
     log = open(out.parent / f"{out.name}.log", "ab")  # a pipe could fill and stall the run
-    return subprocess.Popen([sys.executable, "-m", "latentcot.cli", "train", *config(out, steps), "--resume"],
+    command = (["visual", "train", *visual_config(out, steps)] if MODEL == "endocot"
+               else ["train", *config(out, steps)])
+    return subprocess.Popen([sys.executable, "-m", "latentcot.cli", *command, "--resume"],
                             stdout=log, stderr=log, env=env)
 
 
@@ -87,9 +101,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--during-write", type=int, default=5, help="kills aimed at a checkpoint write")
     parser.add_argument("--steps", type=int, default=120)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--model", choices=["coconut", "endocot"], default="coconut",
+                        help="a micro Coconut through `latentcot train`, or a small EndoCoT through `latentcot visual train`")
     parser.add_argument("--work", default="runs/bench/kill_resume")
     parser.add_argument("--out", default=str(HERE / "results" / "kill_resume.json"))
     args = parser.parse_args(argv)
+    global MODEL
+    MODEL = args.model
     rng = random.Random(args.seed)
     work = Path(args.work)
     ref, run = work / "uninterrupted", work / "killed"
@@ -131,7 +149,7 @@ def main(argv: list[str] | None = None) -> dict:
     proc = start(run, args.steps)  # the last resume runs to the end
     assert proc.wait() == 0, f"training failed; see the logs in {work}"
     rounds.append(compare(ref, run, args.steps, kills))
-    result = {"kills": kills, "kills_during_checkpoint_write": during_write, "resumes": kills,
+    result = {"model": args.model, "kills": kills, "kills_during_checkpoint_write": during_write, "resumes": kills,
               "attempts": attempts, "steps": args.steps,
               "final_weights_bit_identical": all(r["identical"] for r in rounds),
               "metrics_each_step_once": all(r["metrics_each_step_once"] for r in rounds), "runs": rounds,
