@@ -47,13 +47,16 @@ from latentcot.visual.train import (  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def former_loop(model: EndoCoT, data: dict[str, torch.Tensor], cfg: VisualTrainConfig, seed: int) -> None:
-    """The former ``visual.train.train`` (commit 1d5c823), without its log lines and time limit."""
+def former_loop(model: EndoCoT, data: dict[str, torch.Tensor], cfg: VisualTrainConfig, seed: int,
+                record: bool = False) -> list[dict[str, float]]:
+    """The former ``visual.train.train`` (commit 1d5c823), without its log lines and time limit;
+    with ``record``, every step's stage, lr and unrounded losses (tests/test_visual_trainer.py
+    checks the trainer against them bit for bit)."""
     device = next(model.parameters()).device
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=device.type == "cuda")
     total = cfg.stage1_steps + cfg.stage2_steps
     g_cpu, g_dev = torch.Generator().manual_seed(seed), torch.Generator(device=device).manual_seed(seed + 1)
-    n = data["puzzle"].shape[0]
+    n, steps = data["puzzle"].shape[0], []
     model.train()
     for step in range(total):
         progress = step / total
@@ -66,7 +69,10 @@ def former_loop(model: EndoCoT, data: dict[str, torch.Tensor], cfg: VisualTrainC
         if cfg.clip_grad:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
         opt.step()
+        if record:
+            steps.append({"stage": stage, "lr": opt.param_groups[0]["lr"], **{k: v.item() for k, v in out.items()}})
     model.eval()
+    return steps
 
 
 def main() -> None:

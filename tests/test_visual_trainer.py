@@ -4,7 +4,7 @@ resume; the run-folder rules of `latentcot train` (refuse / --resume / --overwri
 from __future__ import annotations
 
 import json
-import math
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,13 +21,14 @@ from latentcot.visual.train import (
     TrainableEndoCoT,
     VisualRunConfig,
     VisualTrainConfig,
-    batch_of,
     build_model,
     load_run,
     main,
     prepare,
     save_run,
 )
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
 TINY = {"reasoner_layers": 1, "reasoner_hidden": 32, "reasoner_heads": 2, "dit_hidden": 32, "dit_depth": 1,
         "dit_heads": 2}
@@ -62,32 +63,11 @@ def same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
 
 
 def old_train(model: EndoCoT, data: dict[str, torch.Tensor], cfg: VisualTrainConfig, seed: int) -> list[dict]:
-    """EndoCoT's own loop before it moved into the trainer (``visual.train.train``), frozen here.
+    """EndoCoT's own loop before it moved into the trainer, frozen in bench/visual_trainer_overhead.py
+    (which times the two): every step's stage, lr and unrounded losses."""
+    from visual_trainer_overhead import former_loop
 
-    Changed only in what it returns: every step's stage, lr and unrounded losses (it logged
-    values rounded to 5 digits every ``log_every`` steps).
-    """
-    device = next(model.parameters()).device
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
-                            fused=device.type == "cuda")
-    total = cfg.stage1_steps + cfg.stage2_steps
-    g_cpu, g_dev = torch.Generator().manual_seed(seed), torch.Generator(device=device).manual_seed(seed + 1)
-    n, steps = data["puzzle"].shape[0], []
-    model.train()
-    for step in range(total):
-        progress = step / total  # (its max_seconds branch is off here)
-        stage = 1 if step < cfg.stage1_steps and progress < cfg.stage1_steps / total else 2
-        for group in opt.param_groups:
-            group["lr"] = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup_steps)) * 0.5 * (1 + math.cos(math.pi * progress))
-        out = model.loss(batch_of(data, torch.randint(n, (cfg.batch_size,), generator=g_cpu), device), stage, g_dev)
-        opt.zero_grad(set_to_none=True)
-        out["loss"].backward()
-        if cfg.clip_grad:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
-        opt.step()
-        steps.append({"stage": stage, "lr": opt.param_groups[0]["lr"], **{k: v.item() for k, v in out.items()}})
-    model.eval()
-    return steps
+    return former_loop(model, data, cfg, seed, record=True)
 
 
 @pytest.mark.parametrize("model", [{}, GRID], ids=["vector-adaln-grounding", "grid-neighbours-readout"])
