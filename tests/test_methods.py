@@ -192,6 +192,25 @@ def test_coconut_rows_align_bot_and_label_only_after_eot():
     assert torch.isfinite(method(batch).loss)
 
 
+def test_codi_latent_scale_rescales_projected_thoughts_to_token_embedding_norm():
+    plain, examples = _method("codi")
+    scaled, _ = _method("codi", latent_scale="embedding")
+    questions = [ex.question for ex in examples[:3]]
+    target = float(scaled.backbone.get_input_embeddings().weight.detach().norm(dim=-1).mean())
+    scaled_norms = scaled.reason(questions, max_new_tokens=4).latents.norm(dim=-1)
+    plain_norms = plain.reason(questions, max_new_tokens=4).latents.norm(dim=-1)
+    assert torch.allclose(scaled_norms, torch.full_like(scaled_norms, target), rtol=1e-4)
+    # the projection ends in a LayerNorm: its thoughts have norm ~sqrt(hidden), far above the embeddings
+    assert float(plain_norms.min()) > 5 * target
+    # the teacher rows are untouched (no latents), the student's loss changes, gradients reach the projection
+    batch = scaled.collate(examples)
+    out = scaled(batch)
+    assert out.logs["ce_teacher"] == pytest.approx(plain(batch).logs["ce_teacher"], rel=1e-5)
+    assert abs(out.logs["ce_student"] - plain(batch).logs["ce_student"]) > 1e-4
+    out.loss.backward()
+    assert scaled.projection[0].weight.grad is not None and float(scaled.projection[0].weight.grad.abs().sum()) > 0
+
+
 def test_coconut_n_latents_at_inference():
     method, examples = _method("coconut")
     method.eval()

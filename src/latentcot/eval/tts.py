@@ -67,7 +67,7 @@ def latent_parts(method: Method) -> LatentParts:
     if isinstance(method, Codi):
         t = method.tokens
         return LatentParts(
-            method.backbone, method.tokenizer, t.bot, t.eot, method.projection, method.config.num_latents
+            method.backbone, method.tokenizer, t.bot, t.eot, method.project, method.config.num_latents
         )
     raise LatentCotError(
         f"test-time sampling needs a latent method (coconut, codi, simcot), not '{method.name}'"

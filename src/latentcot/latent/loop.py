@@ -35,6 +35,21 @@ from latentcot.errors import LatentCotError
 Project = Callable[[torch.Tensor], torch.Tensor]
 
 
+def scaled_to(norm: float, before: Project | None = None) -> Project:
+    """A thought map that applies ``before`` (if any) and then rescales each vector to L2 ``norm``.
+
+    Used by ``latent_scale: embedding`` (Coconut, CODI) with ``norm`` the mean token-embedding
+    norm: a model trained from scratch ends with hidden states ~20x larger than its embeddings.
+    """
+
+    def project(hidden: torch.Tensor) -> torch.Tensor:
+        if before is not None:
+            hidden = before(hidden)
+        return hidden * (norm / hidden.float().norm(dim=-1, keepdim=True).clamp_min(1e-6)).to(hidden.dtype)
+
+    return project
+
+
 @dataclass
 class LatentForward:
     """What :func:`latent_forward` returns.

@@ -32,7 +32,7 @@ from latentcot.data.graph import graph_of, optimal_levels
 from latentcot.data.record import ReasoningExample
 from latentcot.errors import LatentCotError
 from latentcot.latent.diagnostics import mean_embedding_norm
-from latentcot.latent.loop import Project
+from latentcot.latent.loop import Project, scaled_to
 from latentcot.methods.base import Batch, LossOutput, ReasonOutput
 from latentcot.methods.sequences import (
     ANSWER_SEPARATOR,
@@ -218,12 +218,7 @@ class Coconut(nn.Module):
         """
         if self.config.latent_scale == "none":
             return None
-        target = mean_embedding_norm(self.backbone)
-
-        def to_embedding_scale(hidden: torch.Tensor) -> torch.Tensor:
-            return hidden * (target / hidden.float().norm(dim=-1, keepdim=True).clamp_min(1e-6)).to(hidden.dtype)
-
-        return to_embedding_scale
+        return scaled_to(mean_embedding_norm(self.backbone))
 
     def forward(self, batch: Batch) -> LossOutput:
         loss = sft_loss(self.backbone, batch, self.tokens.latent, self.project)

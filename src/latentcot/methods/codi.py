@@ -36,6 +36,8 @@ from latentcot.config import option
 from latentcot.data.record import ReasoningExample
 from latentcot.errors import LatentCotError
 from latentcot.latent import latent_forward, lm_loss
+from latentcot.latent.diagnostics import mean_embedding_norm
+from latentcot.latent.loop import Project, scaled_to
 from latentcot.methods.base import Batch, LossOutput, ReasonOutput
 from latentcot.methods.sequences import (
     ANSWER_SEPARATOR,
@@ -64,6 +66,12 @@ class CodiConfig:
         False, "teacher CoT without its last step (the paper does this on GSM8k-Aug)"
     )
     projection: bool = option(True, "MLP + LayerNorm on each thought before it is fed back")
+    latent_scale: Literal["none", "embedding"] = option(
+        "none",
+        "'none' feeds the projected thought back as is (paper); 'embedding' then rescales it to the mean norm "
+        "of the input token embeddings (a departure for models trained from scratch: the projection's LayerNorm "
+        "gives thoughts of norm ~sqrt(hidden), against token embeddings of ~0.7)",
+    )
     lora_rank: int = option(0, "LoRA rank on the backbone through peft (0 = train every weight)")
     lora_alpha: int = option(32, "LoRA scaling numerator (with lora_rank > 0)")
     init_token: str = option("", "token whose embedding initialises <bot>/<latent>/<eot> ('' = eos)")
@@ -141,6 +149,14 @@ class Codi(nn.Module):
         ).to(backbone.device)
         self.separator_length = len(encode(tokenizer, ANSWER_SEPARATOR))
 
+    @property
+    def project(self) -> Project:
+        """What is applied to each thought before it is fed back: the projection, then (with
+        ``latent_scale: embedding``) the rescaling to the embeddings' norm, measured once per call."""
+        if self.config.latent_scale == "none":
+            return self.projection
+        return scaled_to(mean_embedding_norm(self.backbone), self.projection)
+
     def num_stages(self) -> int:
         return 1
 
@@ -184,7 +200,7 @@ class Codi(nn.Module):
             embeds,
             batch["attention_mask"],
             ids == self.tokens.latent,
-            self.projection,
+            self.project,
             all_layers=True,
         )
         labels = batch["labels"]
@@ -222,6 +238,6 @@ class Codi(nn.Module):
             Row(question_ids(self.tokenizer, q) + [t.bot], [t.latent] * k + [t.eot], []) for q in questions
         ]
         return complete(
-            self.backbone, self.tokenizer, prompts, max_new_tokens, t.latent, self.projection, temperature, top_p,
+            self.backbone, self.tokenizer, prompts, max_new_tokens, t.latent, self.project, temperature, top_p,
             generator,
         )  # fmt: skip
