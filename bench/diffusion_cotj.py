@@ -25,7 +25,8 @@ from latentcot.diffusion.models import DIT_MODELS, MLPDenoiser
 from latentcot.diffusion.planning import diffusion_dna
 from latentcot.diffusion.samplers import euler, reference_solution
 from latentcot.diffusion.schedules import SCHEDULES
-from latentcot.diffusion.toy import energy_distance, projection, spiral, train_denoiser
+from latentcot.diffusion.toy import energy_distance, projection, spiral
+from latentcot.diffusion.train import train_denoiser
 
 ROOT = Path(__file__).resolve().parents[1]
 NFES = (4, 6, 8, 10, 16)
@@ -67,7 +68,7 @@ def toy_task(steps, dev):
     torch.manual_seed(0)
     P = projection(8, 0).to(dev)
     net, flow = MLPDenoiser(8).to(dev), FlowMatching(target="x")
-    train_denoiser(net, flow, lambda b: (spiral(b).to(dev) @ P.T, None), steps)
+    train_denoiser(net, flow, lambda n, g: (spiral(n, g).to(dev) @ P.T, None), steps)
     net.eval()
     x_T = torch.randn(1000, 8, generator=torch.Generator().manual_seed(11)).to(dev)
     dna_noise = torch.randn(256, 8, generator=torch.Generator().manual_seed(12)).to(dev)
@@ -84,11 +85,11 @@ def digits_task(steps, dev):
     net = DIT_MODELS["dit-small"](image_size=8, patch_size=2, in_channels=1, cond_dim=10).to(dev)
     flow = FlowMatching(target="x")
 
-    def batch(b):
-        idx = torch.randint(0, len(images), (b,), device=dev)
+    def batch(n, generator):
+        idx = torch.randint(0, len(images), (n,), generator=generator).to(dev)
         return images[idx], onehot[idx]
 
-    train_denoiser(net, flow, batch, steps, batch=128, lr=5e-4, log=lambda s, v: print(f"digits step {s}: {v:.4f}", flush=True))
+    train_denoiser(net, flow, batch, steps, batch=128, lr=5e-4, size=len(images))
     net.eval()
     groups = torch.arange(500) % 10
     dna_groups = torch.arange(260) % 10

@@ -173,7 +173,8 @@ def test_checkpoint_round_trip_is_exact_and_never_unpickles(tmp_path, monkeypatc
 @pytest.mark.parametrize("crash_in_step", [8, 12])  # resume mid-epoch / at a stage boundary
 def test_interrupted_run_resumes_to_identical_weights(tmp_path, crash_in_step):
     # dropout on, warm-up + cosine, a curriculum with optimizer reset: everything must resume
-    cfg = make_cfg(batch_size=2, grad_accum=2, max_steps=16, save_every=5, warmup_steps=3, schedule="cosine")
+    cfg = make_cfg(batch_size=2, grad_accum=2, max_steps=16, save_every=5, warmup_steps=3, schedule="cosine",
+                   log_every=4)  # log windows that straddle the checkpoints
     config = TinyConfig(stages=2, dropout=0.1, reset_optimizer_per_stage=True)
     reference = TinyMethod(config)
     Trainer(reference, counting_examples(), cfg, tmp_path / "reference").fit()
@@ -192,6 +193,13 @@ def test_interrupted_run_resumes_to_identical_weights(tmp_path, crash_in_step):
         assert torch.equal(resumed.state_dict()[key], value), key
     # the resumed run saw exactly the examples the reference saw after the checkpoint
     assert resumed.seen == reference.seen[-len(resumed.seen):]
+    # each step logged once, with the same window means as the uninterrupted run (the checkpoint
+    # keeps the part of the window before it)
+    def logged(run: str) -> list[dict]:
+        return [{k: v for k, v in r.items() if k != "examples_per_s"} for r in read_metrics(tmp_path / run)]
+
+    assert [r["step"] for r in logged("run")] == [4, 8, 12, 16]
+    assert logged("run") == logged("reference")
 
 
 def test_keep_last_prunes_old_checkpoints(tmp_path):

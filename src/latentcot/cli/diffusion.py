@@ -34,7 +34,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     toy.add_argument("--samples", type=int, default=1000, help="samples drawn for the report")
     toy.add_argument("--sample-steps", type=int, default=100, help="Euler steps when sampling")
     toy.add_argument("--seed", type=int, default=0)
-    toy.add_argument("--out", default="runs/diffusion-toy", help="checkpoint folder to write")
+    toy.add_argument("--out", default="runs/diffusion-toy",
+                     help="checkpoint folder to write; the training run (metrics, checkpoints) goes to OUT/train")
+    toy.add_argument("--save-every", type=int, default=0, help="checkpoint the training run every N steps (and at the end)")
+    again = toy.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true", help="continue OUT/train exactly from its latest checkpoint")
+    again.add_argument("--overwrite", action="store_true", help="replace a training run already in OUT/train")
     toy.set_defaults(handler=toy_command)
 
     plan = sub.add_parser("plan", help="measure a checkpoint's Diffusion DNA and plan an NFE-step schedule")
@@ -52,13 +57,16 @@ def toy_command(args: argparse.Namespace) -> int:
     from latentcot.diffusion.models import save_denoiser
     from latentcot.diffusion.toy import run_toy
 
-    if args.dim < 2 or args.steps < 1:
-        raise LatentCotError(f"--dim must be >= 2 and --steps >= 1, got {args.dim} and {args.steps}")
+    if args.dim < 2 or args.steps < 1 or args.save_every < 0:
+        raise LatentCotError(f"--dim must be >= 2, --steps >= 1 and --save-every >= 0, got {args.dim}, {args.steps} "
+                             f"and {args.save_every}")
     result, net, flow, P = run_toy(args.dim, args.target, steps=args.steps, hidden=args.hidden, depth=args.depth,
-                                   n_samples=args.samples, sample_steps=args.sample_steps, seed=args.seed)
+                                   n_samples=args.samples, sample_steps=args.sample_steps, seed=args.seed,
+                                   run_dir=Path(args.out) / "train", resume=args.resume, overwrite=args.overwrite,
+                                   save_every=args.save_every)
     report = {"dim": args.dim, "target": args.target, "energy_distance": result.energy,
               "off_subspace": result.off_subspace, "final_loss": result.final_loss}
-    save_denoiser(args.out, net, flow.config(), {"data": {"kind": "spiral", "dim": args.dim, "seed": args.seed},
+    save_denoiser(args.out, net.cpu(), flow.config(), {"data": {"kind": "spiral", "dim": args.dim, "seed": args.seed},
                                                  "result": report}, tensors={"projection": P})
     print(f"D={args.dim} target={args.target}: energy distance {result.energy:.4f}, "
           f"off-subspace {result.off_subspace:.4f}, final v-loss {result.final_loss:.4f}")

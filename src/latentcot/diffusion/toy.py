@@ -11,8 +11,8 @@ cannot fit when D is large relative to its width, so ε/v-prediction degrade as 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import Tensor
@@ -21,6 +21,7 @@ from latentcot.diffusion.formulation import FlowMatching, Target
 from latentcot.diffusion.models import MLPDenoiser
 from latentcot.diffusion.samplers import euler
 from latentcot.diffusion.schedules import uniform
+from latentcot.diffusion.train import train_denoiser
 
 
 def spiral(n: int, generator: torch.Generator | None = None, noise: float = 0.02) -> Tensor:
@@ -48,30 +49,6 @@ def off_subspace_distance(x: Tensor, P: Tensor) -> float:
     return float((x - (x @ P) @ P.T).norm(dim=1).mean())
 
 
-def train_denoiser(net: torch.nn.Module, flow: FlowMatching, sample_batch: Callable[[int], tuple[Tensor, Tensor | None]],
-                   steps: int, batch: int = 256, lr: float = 1e-3, log: Callable[[int, float], None] | None = None) -> list[float]:
-    """Adam on ``flow.loss`` with a cosine-decayed learning rate; returns the loss of every step.
-
-    Args:
-        sample_batch: ``batch -> (x, cond)`` fresh training data.
-    """
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    losses = []
-    net.train()
-    for step in range(steps):
-        x, cond = sample_batch(batch)
-        loss = flow.loss(net, x, cond)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(loss.item())
-        if log is not None and (step % 500 == 0 or step == steps - 1):
-            log(step, losses[-1])
-    return losses
-
-
 @dataclass
 class ToyResult:
     """One (D, target) cell of the JiT toy table."""
@@ -80,13 +57,19 @@ class ToyResult:
     target: str
     energy: float  # energy distance of projected samples to fresh data, 2-D
     off_subspace: float  # mean distance of samples from the data plane, D-dim
-    final_loss: float  # mean v-loss of the last 100 training steps
+    final_loss: float  # mean v-loss of the last 100 training steps (the last logged window)
     samples_2d: Tensor  # (n, 2) projected samples
 
 
 def run_toy(dim: int, target: Target, steps: int = 2000, hidden: int = 256, depth: int = 5, n_samples: int = 1000,
-            sample_steps: int = 100, seed: int = 0, lr: float = 1e-3) -> tuple[ToyResult, MLPDenoiser, FlowMatching, Tensor]:
+            sample_steps: int = 100, seed: int = 0, lr: float = 1e-3, run_dir: str | Path | None = None,
+            resume: bool = False, overwrite: bool = False,
+            save_every: int = 0) -> tuple[ToyResult, MLPDenoiser, FlowMatching, Tensor]:
     """Train one MLP denoiser on the spiral embedded in ``dim`` dimensions and evaluate its samples.
+
+    Training goes through the trainer (:func:`latentcot.diffusion.train.train_denoiser`):
+    ``run_dir`` keeps its metrics and checkpoints (every ``save_every`` steps and at the end) and
+    ``resume`` continues it exactly; None trains in a temporary folder.
 
     Returns:
         (result, trained net, flow, projection P).
@@ -95,12 +78,17 @@ def run_toy(dim: int, target: Target, steps: int = 2000, hidden: int = 256, dept
     P = projection(dim, seed)
     flow = FlowMatching(target=target, loss_space="v")
     net = MLPDenoiser(dim, hidden=hidden, depth=depth)
-    losses = train_denoiser(net, flow, lambda b: (spiral(b) @ P.T, None), steps, lr=lr)
+    config = {"data": {"kind": "spiral", "dim": dim, "seed": seed}, "model": net.config, "flow": flow.config(),
+              "train": {"steps": steps, "batch": 256, "lr": lr, "seed": seed}}
+    trained = train_denoiser(net, flow, lambda n, g: (spiral(n, g) @ P.T, None), steps, lr=lr, seed=seed,
+                             run_dir=run_dir, resume=resume, overwrite=overwrite, save_every=save_every,
+                             run_config=config)
     net.eval()
-    with torch.no_grad():
+    with torch.no_grad():  # the trainer put the net on its device (a GPU when there is one)
         x_T = torch.randn(n_samples, dim, generator=torch.Generator().manual_seed(seed + 1))
-        x = euler(flow.velocity_fn(net), x_T, uniform(sample_steps)).x
+        device = next(net.parameters()).device
+        x = euler(flow.velocity_fn(net), x_T.to(device), uniform(sample_steps)).x.cpu()
     data = spiral(n_samples, torch.Generator().manual_seed(seed + 2))
     result = ToyResult(dim, target, energy_distance(x @ P, data), off_subspace_distance(x, P),
-                       sum(losses[-100:]) / len(losses[-100:]), x @ P)
+                       float(trained["loss"]), x @ P)
     return result, net, flow, P

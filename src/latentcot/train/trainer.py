@@ -252,6 +252,8 @@ class Trainer:
         self.seconds = 0.0  # training time before this fit() (restored on resume)
         self._clock = time.perf_counter()  # when this fit() started counting
         self.last_metrics: dict[str, float] = {}
+        # the log window at the last checkpoint: summed loss and logs over its steps (restored on resume)
+        self.window: dict[str, Any] = {"loss": 0.0, "sums": {}, "steps": 0}
 
     # --- set-up ---------------------------------------------------------------------------
 
@@ -308,7 +310,9 @@ class Trainer:
 
     # --- checkpoints ------------------------------------------------------------------------
 
-    def _save(self, model: nn.Module) -> Path | None:
+    def _save(self, model: nn.Module, window: dict[str, Any]) -> Path | None:
+        """Write a checkpoint; ``window`` is this rank's log window so far (summed loss and logs,
+        steps), kept so that a resumed run logs the same means as an uninterrupted one."""
         method_state = None
         if self.fsdp:
             from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
@@ -319,11 +323,13 @@ class Trainer:
         else:
             optimizer_state = self.optimizer.state_dict()
         rng: list[dict[str, Any] | None] = [_rng_state()]
+        windows: list[dict[str, Any] | None] = [window]
         if self.dist.world_size > 1:
-            # every rank's RNG goes into the checkpoint; all_gather_object pickles in memory
-            # between the job's own processes, nothing pickled is ever written or read back
-            rng = [None] * self.dist.world_size
+            # every rank's RNG and log window go into the checkpoint; all_gather_object pickles in
+            # memory between the job's own processes, nothing pickled is ever written or read back
+            rng, windows = [None] * self.dist.world_size, [None] * self.dist.world_size
             dist.all_gather_object(rng, _rng_state())
+            dist.all_gather_object(windows, window)
         path = None
         if self.dist.is_main:
             stage = self._lm.stage_for_epoch(self.epoch) if self.stream is None else self.stage
@@ -339,7 +345,8 @@ class Trainer:
                 "num_examples": len(self.examples),
                 "seconds": self._training_seconds(),
             }
-            state = {"optimizer": optimizer_state, "scheduler": self.scheduler.state_dict(), "rng": rng}
+            state = {"optimizer": optimizer_state, "scheduler": self.scheduler.state_dict(), "rng": rng,
+                     "log_window": windows}
             if self.stream is not None:
                 state["stream"] = self.stream.state_dict()
             path = ckpt.save_checkpoint(self.run_dir, self.method, info, state, method_state, self.cfg.keep_last)
@@ -368,6 +375,8 @@ class Trainer:
             self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         _set_rng_state(state["rng"][self.dist.rank])
+        if "log_window" in state:  # checkpoints written before it have none: the window restarts
+            self.window = state["log_window"][self.dist.rank]
         if self.stream is not None:
             self.stream.load_state_dict(state["stream"])
             self.stage = info["stage"]
@@ -485,8 +494,10 @@ class Trainer:
         bar = tqdm(total=self.total_steps, initial=self.step, disable=not ctx.is_main, dynamic_ncols=True,
                    mininterval=0.1 if sys.stderr.isatty() else 30)
         autocast = partial(torch.autocast, ctx.device.type, torch.bfloat16, cfg.bf16 and ctx.device.type == "cuda")
-        log_sums: dict[str, float]
-        loss_sum, log_sums, log_steps, log_start = torch.zeros((), device=ctx.device), {}, 0, time.perf_counter()
+        # a resumed run carries on the window its checkpoint was written in (so it logs the same means)
+        loss_sum = torch.tensor(float(self.window["loss"]), device=ctx.device)
+        log_sums: dict[str, float] = {k: float(v) for k, v in self.window["sums"].items()}
+        log_steps, timed_steps, log_start = int(self.window["steps"]), 0, time.perf_counter()
         checkpoint = None
         micro_batches: Iterator[Batch]
         self._clock = time.perf_counter()  # time spent setting up is not training time
@@ -547,6 +558,7 @@ class Trainer:
                     if self.position == len(batches):
                         self.epoch, self.position = self.epoch + 1, 0
                 log_steps += 1
+                timed_steps += 1
                 bar.update(1)
                 last = finished = self._progress() >= 1.0  # every step done, or the time budget spent
 
@@ -559,18 +571,18 @@ class Trainer:
                         "step": self.step, "epoch": self.epoch, "stage": stage,
                         "loss": loss_sum.item() / log_steps, "lr": lr,
                         "grad_norm": float(norm),
-                        "examples_per_s": log_steps * self.effective_batch_size / elapsed,
+                        "examples_per_s": timed_steps * self.effective_batch_size / elapsed,
                         **{k: v / log_steps for k, v in log_sums.items()},
                     }
                     self._log(row)
                     self.last_metrics.update(row)
                     bar.set_postfix(loss=f"{row['loss']:.4f}", lr=f"{lr:.2e}", ex_s=f"{row['examples_per_s']:.1f}")
                     loss_sum.zero_()
-                    log_sums, log_steps, log_start = {}, 0, time.perf_counter()
+                    log_sums, log_steps, timed_steps, log_start = {}, 0, 0, time.perf_counter()
                 if self.eval_fn is not None and ((cfg.eval_every and self.step % cfg.eval_every == 0) or last):
                     self._evaluate()
                 if (cfg.save_every and self.step % cfg.save_every == 0) or last:
-                    checkpoint = self._save(model)
+                    checkpoint = self._save(model, {"loss": float(loss_sum), "sums": log_sums, "steps": log_steps})
                 if last or self.position == 0:
                     break
 
