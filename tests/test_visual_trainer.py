@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from latentcot.cli import main as cli_main
 from latentcot.config import load_config
@@ -115,6 +116,11 @@ def test_a_run_killed_mid_way_resumes_to_the_same_weights(tmp_path: Path, monkey
     monkeypatch.setattr(TrainableEndoCoT, "forward", forward)
     assert ckpt.latest_checkpoint(tmp_path / "killed").name == "step-000004"
     assert not (tmp_path / "killed" / "model.safetensors").exists()
+    # the unfinished run is still usable: it loads its latest checkpoint, the whole run's step 4
+    partial, _ = load_run(tmp_path / "killed")
+    at_step_4 = load_file(ckpt.latest_checkpoint(tmp_path / "whole").parent / "step-000004" / "model.safetensors")
+    assert all(torch.equal(v, at_step_4[k]) for k, v in partial.state_dict().items() if k in at_step_4)
+    assert not same_weights(partial, whole)
 
     assert cli_main(["visual", "train", *args]) == 2  # the folder holds a run: refused, untouched
     assert ckpt.latest_checkpoint(tmp_path / "killed").name == "step-000004"

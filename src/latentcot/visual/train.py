@@ -23,6 +23,7 @@ import json
 import math
 import os
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -352,11 +353,26 @@ def save_run(model: EndoCoT, cfg: VisualRunConfig, out_dir: str | Path) -> Path:
     return out
 
 
-def run_config(run_dir: str | Path) -> VisualRunConfig:
-    """The config of a run folder (checked to hold ``config.yaml`` and ``model.safetensors``)."""
+def weights_file(run_dir: str | Path) -> Path:
+    """A run's weights: its final ``model.safetensors``, or, for a run that did not finish (killed,
+    or still training), its latest checkpoint's."""
     run = Path(run_dir)
-    if not (run / "config.yaml").is_file() or not (run / "model.safetensors").is_file():
+    if (run / "model.safetensors").is_file():
+        return run / "model.safetensors"
+    latest = ckpt.latest_checkpoint(run)
+    if latest is not None and (latest / "model.safetensors").is_file():
+        return latest / "model.safetensors"
+    raise LatentCotError(f"{run}: not an EndoCoT run (expected config.yaml and model.safetensors, or a checkpoint "
+                         "under checkpoints/)")
+
+
+def run_config(run_dir: str | Path) -> VisualRunConfig:
+    """The config of a run folder (checked to hold ``config.yaml`` and weights: ``model.safetensors``
+    or, for an unfinished run, a checkpoint)."""
+    run = Path(run_dir)
+    if not (run / "config.yaml").is_file():
         raise LatentCotError(f"{run}: not an EndoCoT run (expected config.yaml and model.safetensors)")
+    weights_file(run)
     raw = read_yaml(run / "config.yaml")
     if isinstance(raw.get("model"), dict):  # runs saved before `conditioning` existed fed thoughts through adaLN
         raw["model"].setdefault("conditioning", "adaln")
@@ -364,11 +380,17 @@ def run_config(run_dir: str | Path) -> VisualRunConfig:
 
 
 def load_run(run_dir: str | Path, device: str = "cpu") -> tuple[EndoCoT, VisualRunConfig]:
-    """Rebuild a trained model (eval mode) and its config from a run folder."""
+    """Rebuild a trained model (eval mode) and its config from a run folder; a run that did not
+    finish loads its latest checkpoint (said on stderr)."""
     run = Path(run_dir)
     cfg = run_config(run)
     model = build_model(cfg)
-    _load_weights(model, run / "model.safetensors")
+    weights = weights_file(run)
+    if weights.parent != run:
+        ckpt.verify_checkpoint(weights.parent)  # digests: a checkpoint cut short or changed is named
+        print(f"{run}: no final model.safetensors (the run did not finish); using {weights.parent.name}",
+              file=sys.stderr)
+    _load_weights(model, weights)
     return model.to(resolve_device(device)).eval(), cfg
 
 
