@@ -81,7 +81,7 @@ def main() -> None:
                         losses = former_loop(net, flow, P, args.steps)
                         final[side] = sum(losses[-100:]) / len(losses[-100:])
                     else:
-                        result = train_denoiser(net, flow, lambda n, g: (spiral(n, g) @ P.T, None), args.steps,
+                        result = train_denoiser(net, flow, lambda n, g, P=P: (spiral(n, g) @ P.T, None), args.steps,
                                                 run_dir=Path(tmp) / "run")
                         final[side] = float(result["loss"])
                     times[side].append(time.perf_counter() - t0)
