@@ -14,9 +14,11 @@ from latentcot.data.record import ReasoningExample
 from latentcot.data.tokenizer import train_word_tokenizer
 from latentcot.errors import LatentCotError
 from latentcot.eval.answers import is_correct
+from latentcot.eval.tts import sample_answers
 from latentcot.latent.diagnostics import SUPERPOSITION_GROUPS, plot_superposition, superposition
+from latentcot.latent.sampling import ThoughtSampler
 from latentcot.methods import build_method, method_config
-from latentcot.methods.sequences import answer_ids, encode
+from latentcot.methods.sequences import answer_ids, encode, extract_answer
 from latentcot.models import build_preset
 
 torch.set_num_threads(1)
@@ -188,6 +190,21 @@ def test_bare_layout_reasons_with_thoughts_then_the_separator():
     assert torch.allclose(out.latents[0, 0], h, atol=1e-5)
     with pytest.raises(LatentCotError, match="markers"):
         method_config("coconut", {"markers": "off"}, where="test")
+
+
+def test_test_time_sampling_drives_the_bare_layout():
+    """One greedy sample per question equals ``reason`` (thoughts after the question, '###' given);
+    noise makes the samples differ."""
+    examples = G.generate(4, seed=9)
+    method = _coconut(examples, markers="off").eval()
+    questions = [ex.question for ex in examples]
+    greedy = method.reason(questions, max_new_tokens=3)
+    out = sample_answers(method, questions, 2, max_new_tokens=3)
+    assert out.texts == [t for t in greedy.texts for _ in range(2)] and all(t.startswith("###") for t in out.texts)
+    assert out.answers == [extract_answer(t) for t in out.texts]
+    torch.testing.assert_close(out.samples.thoughts, greedy.latents.repeat_interleave(2, 0))
+    noisy = sample_answers(method, questions, 2, ThoughtSampler("noise", noise=1.0, seed=1), max_new_tokens=3)
+    assert not torch.allclose(noisy.samples.thoughts[0::2], noisy.samples.thoughts[1::2])
 
 
 def test_frontier_uniform_stage_never_passes_the_schedule():

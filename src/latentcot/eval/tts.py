@@ -31,7 +31,7 @@ from latentcot.latent.signals import SIGNALS, trajectory_signals
 from latentcot.methods.base import Method
 from latentcot.methods.coconut import Coconut
 from latentcot.methods.codi import Codi
-from latentcot.methods.sequences import extract_answer, question_ids
+from latentcot.methods.sequences import ANSWER_SEPARATOR, encode, extract_answer, question_ids
 from latentcot.methods.simcot import SimCot
 
 Aggregate = Literal["vote", "reward", "reward-vote", "signal", "signal-vote"]
@@ -40,14 +40,22 @@ AGGREGATES = ("vote", "reward", "reward-vote", "signal", "signal-vote")
 
 @dataclass
 class LatentParts:
-    """What sampling needs from a latent method: its backbone, tokens, projection and default k."""
+    """What sampling needs from a latent method: its backbone, the tokens around the thoughts, its
+    projection and default k.
+
+    ``bot`` is put between question and thoughts (None: nothing, the graph layout), ``end`` is fed
+    after the last thought (``<eot>``, or the graph layout's given ``###``), and ``given`` is the
+    text of ``end`` that belongs to the written answer ("" or ``###``), put back before the answer
+    is read.
+    """
 
     backbone: PreTrainedModel
     tokenizer: PreTrainedTokenizerBase
-    bot: int
-    eot: int
+    bot: int | None
+    end: list[int]
     project: Project | None
     num_latents: int
+    given: str = ""
 
 
 def latent_parts(method: Method) -> LatentParts:
@@ -55,19 +63,16 @@ def latent_parts(method: Method) -> LatentParts:
     if isinstance(method, SimCot):
         return latent_parts(method.base)
     if isinstance(method, Coconut):
-        if method.config.bare:
-            raise LatentCotError(
-                "test-time sampling drives thoughts between <bot> and <eot>; this Coconut uses the graph layout "
-                "without them (method.markers off/auto with supervision frontier), which it does not support yet"
-            )
         k = method.config.max_latent_stage * method.config.c_thought
-        return LatentParts(
-            method.backbone, method.tokenizer, method.tokens.bot, method.tokens.eot, method.project, k
-        )
+        t = method.tokens
+        if method.config.bare:  # the graph layout: question, thoughts, then '###' is given
+            separator = encode(method.tokenizer, ANSWER_SEPARATOR)
+            return LatentParts(method.backbone, method.tokenizer, None, separator, method.project, k, ANSWER_SEPARATOR)
+        return LatentParts(method.backbone, method.tokenizer, t.bot, [t.eot], method.project, k)
     if isinstance(method, Codi):
         t = method.tokens
         return LatentParts(
-            method.backbone, method.tokenizer, t.bot, t.eot, method.project, method.config.num_latents
+            method.backbone, method.tokenizer, t.bot, [t.eot], method.project, method.config.num_latents
         )
     raise LatentCotError(
         f"test-time sampling needs a latent method (coconut, codi, simcot), not '{method.name}'"
@@ -103,7 +108,7 @@ def sample_answers(
     k = parts.num_latents if n_latents is None else n_latents
     backbone, tokenizer = parts.backbone, parts.tokenizer
     ids = [question_ids(tokenizer, q) for q in questions]
-    prefixes = [q + [parts.bot] for q in ids]
+    prefixes = [q + ([] if parts.bot is None else [parts.bot]) for q in ids]
     width = max(len(p) for p in prefixes)
     device = backbone.device
     pad = tokenizer.pad_token_id
@@ -112,7 +117,7 @@ def sample_answers(
         [[0] * (width - len(p)) + [1] * len(p) for p in prefixes], dtype=torch.long, device=device
     )
     embed = backbone.get_input_embeddings()
-    end = embed(torch.tensor([parts.eot], device=device))[0]
+    end = embed(torch.tensor(parts.end, device=device))  # (positions, hidden)
     began = time.perf_counter()
     samples = sample_trajectories(
         backbone,
@@ -131,7 +136,8 @@ def sample_answers(
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - began
     texts = tokenizer.batch_decode(samples.tokens, skip_special_tokens=True)
-    texts = [t if done else "" for t, done in zip(texts, samples.finished.tolist())]
+    given = f"{parts.given} " if parts.given else ""  # the given '###' belongs to the written answer
+    texts = [given + t if done else "" for t, done in zip(texts, samples.finished.tolist())]
     rows_ids = [q for q in ids for _ in range(n_samples)]
     return SampledAnswers(samples, texts, [extract_answer(t) for t in texts], rows_ids, seconds)
 

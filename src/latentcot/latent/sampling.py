@@ -149,11 +149,13 @@ def sample_trajectories(
 
     Args:
         backbone: a Hugging Face causal LM.
-        prefix_embeds: (questions, prefix, hidden) left-padded, each row ending at ``<bot>``.
+        prefix_embeds: (questions, prefix, hidden) left-padded, each row ending at ``<bot>`` (or at
+            the question, in the graph layout).
         prefix_mask: (questions, prefix) attention mask.
         num_latents: thoughts per sample (k).
         n_samples: samples per question (N).
-        end_embed: (hidden,) the embedding fed after the last thought (``<eot>``).
+        end_embed: (hidden,) or (positions, hidden): what is fed after the last thought (``<eot>``;
+            the graph layout's ``###``), in one pass.
         eos_token_id: decoding stops a row at this token.
         max_new_tokens: answer budget per row.
         project: maps a last hidden state to the next input embedding (the method's); None = identity.
@@ -201,7 +203,8 @@ def sample_trajectories(
             alive, keep = _prune(prune, states[alive], alive, n_samples)
             cache.batch_select_indices(keep)
             mask = mask[keep]
-        h, mask = extend(backbone, cache, mask, end_embed.expand(len(alive), 1, hidden))
+        end = end_embed.reshape(-1, hidden)
+        h, mask = extend(backbone, cache, mask, end.expand(len(alive), *end.shape))
         gen = generate_from_cache(backbone, cache, mask, h[:, -1], max_new_tokens, eos_token_id)
     calls += 1 + gen.num_forward_passes
     passes += len(alive) * (1 + gen.num_forward_passes)
