@@ -81,7 +81,7 @@ def _reward(args: argparse.Namespace) -> int:
     print(f"{len(groups)} questions x {args.samples} samples: {100 * right:.1f}% right; "
           f"{len(kept)} questions have right and wrong samples")  # fmt: skip
     parts = latent_parts(method)
-    model = reward_model_from(parts.backbone, parts.tokenizer, -1 if parts.bot is None else parts.bot, args.pooling)
+    model = reward_model_from(parts.backbone, parts.tokenizer, parts.bot, args.pooling)
     metrics = train_reward_model(model, groups, args.out, args.steps, args.rm_batch_size, args.lr, args.seed)
     print(json.dumps(metrics, indent=2, default=str))
     return 0

@@ -167,10 +167,15 @@ def stepwise_contrastive_loss(scores: torch.Tensor, labels: torch.Tensor) -> tor
 
 
 def reward_model_from(
-    backbone: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, bot_token_id: int, pooling: str = "mean"
+    backbone: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    bot_token_id: int | None,
+    pooling: str = "mean",
 ) -> LatentRewardModel:
-    """A reward model initialised from (a deep copy of) the reasoner's backbone, as the reference does."""
-    config = from_dict(RewardConfig, {"pooling": pooling, "bot_token_id": bot_token_id}, where="reward")
+    """A reward model initialised from (a deep copy of) the reasoner's backbone, as the reference does;
+    ``bot_token_id`` None: the reasoner puts nothing between question and thoughts (graph layout)."""
+    bot = -1 if bot_token_id is None else bot_token_id
+    config = from_dict(RewardConfig, {"pooling": pooling, "bot_token_id": bot}, where="reward")
     return LatentRewardModel(config, copy.deepcopy(backbone), tokenizer)
 
 
