@@ -192,16 +192,24 @@ def test_coconut_rows_align_bot_and_label_only_after_eot():
     assert torch.isfinite(method(batch).loss)
 
 
-def test_codi_latent_scale_rescales_projected_thoughts_to_token_embedding_norm():
-    plain, examples = _method("codi")
-    scaled, _ = _method("codi", latent_scale="embedding")
+def _scaled_thoughts_are_at_embedding_norm(name):
+    """Builds ``name`` with raw and with ``latent_scale: embedding`` thoughts (same initial weights)
+    and checks the scaled thoughts' norm is the token embeddings' mean norm, the raw ones far above."""
+    plain, examples = _method(name)
+    scaled, _ = _method(name, latent_scale="embedding")
     questions = [ex.question for ex in examples[:3]]
     target = float(scaled.backbone.get_input_embeddings().weight.detach().norm(dim=-1).mean())
     scaled_norms = scaled.reason(questions, max_new_tokens=4).latents.norm(dim=-1)
     plain_norms = plain.reason(questions, max_new_tokens=4).latents.norm(dim=-1)
     assert torch.allclose(scaled_norms, torch.full_like(scaled_norms, target), rtol=1e-4)
-    # the projection ends in a LayerNorm: its thoughts have norm ~sqrt(hidden), far above the embeddings
+    # a from-scratch model's last hidden states, and CODI's LayerNorm-ed projection (norm ~sqrt(hidden)),
+    # are far larger than the embeddings
     assert float(plain_norms.min()) > 5 * target
+    return plain, scaled, examples
+
+
+def test_codi_latent_scale_rescales_projected_thoughts_to_token_embedding_norm():
+    plain, scaled, examples = _scaled_thoughts_are_at_embedding_norm("codi")
     # the teacher rows are untouched (no latents), the student's loss changes, gradients reach the projection
     batch = scaled.collate(examples)
     out = scaled(batch)
@@ -224,14 +232,7 @@ def test_coconut_n_latents_at_inference():
 
 
 def test_coconut_latent_scale_feeds_thoughts_back_at_token_embedding_norm():
-    plain, examples = _method("coconut")
-    scaled, _ = _method("coconut", latent_scale="embedding")
-    questions = [ex.question for ex in examples[:3]]
-    target = float(scaled.backbone.get_input_embeddings().weight.detach().norm(dim=-1).mean())
-    scaled_norms = scaled.reason(questions, max_new_tokens=4).latents.norm(dim=-1)
-    plain_norms = plain.reason(questions, max_new_tokens=4).latents.norm(dim=-1)
-    assert torch.allclose(scaled_norms, torch.full_like(scaled_norms, target), rtol=1e-4)
-    assert float(plain_norms.min()) > 5 * target  # a from-scratch model's last hidden states are far larger
+    _, scaled, examples = _scaled_thoughts_are_at_embedding_norm("coconut")
     # the scaled thoughts still carry gradients into the training loss
     batch = scaled.collate(examples, stage=1)
     scaled(batch).loss.backward()
