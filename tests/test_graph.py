@@ -126,6 +126,40 @@ def test_generated_graphs_are_consistent_and_filtered():
     assert 2.3 < degree < 3.3
 
 
+def _source_distances(ex: ReasoningExample, node: int) -> dict[int, int]:
+    """Steps from each source (a node without parents) other than the root down to ``node``."""
+    parents: dict[int, list[int]] = {}
+    for a, b in ex.meta["edges"]:
+        parents.setdefault(b, []).append(a)
+    dist, todo = {node: 0}, [node]
+    while todo:
+        v = todo.pop(0)
+        for p in parents.get(v, []):
+            if p not in dist:
+                dist[p] = dist[v] + 1
+                todo.append(p)
+    return {v: d for v, d in dist.items() if v not in parents and v != ex.meta["root"]}
+
+
+def _two_step_check(ex: ReasoningExample) -> bool:
+    """The local shortcut: the distractor has another person within 2 steps above it, the target not."""
+    near = [min(_source_distances(ex, ex.meta[k]).values(), default=99) <= 2 for k in ("neg_target", "target")]
+    return near == [True, False]
+
+
+def test_matched_distractor_removes_the_local_shortcut():
+    real = G.generate(300, seed=0, min_nodes=8, max_nodes=12)
+    matched = G.generate(300, seed=0, min_nodes=8, max_nodes=12, distractor="matched")
+    assert all(G.check(ex) for ex in matched) and {ex.meta["hops"] for ex in matched} <= {3, 4}
+    # the real file's distractor depths let a 2-step look at the candidates answer most questions
+    assert sum(map(_two_step_check, real)) / len(real) > 0.8
+    assert sum(map(_two_step_check, matched)) / len(matched) < 0.05
+    # matched: some other person is exactly as far above the distractor as the root above the target
+    assert all(ex.meta["hops"] in _source_distances(ex, ex.meta["neg_target"]).values() for ex in matched)
+    with pytest.raises(LatentCotError, match="distractor must be one of real, matched, got 'far'"):
+        G.generate(1, seed=0, distractor="far")
+
+
 def test_rerender_shuffles_but_keeps_the_question():
     ex = G.generate(1, seed=2)[0]
     torch.manual_seed(0)

@@ -64,6 +64,13 @@ def toy_command(args: argparse.Namespace) -> int:
                                    n_samples=args.samples, sample_steps=args.sample_steps, seed=args.seed,
                                    run_dir=Path(args.out) / "train", resume=args.resume, overwrite=args.overwrite,
                                    save_every=args.save_every)
+    import torch.distributed as dist
+
+    if dist.is_initialized():  # under torchrun: the ranks trained one model; rank 0 writes it
+        rank = dist.get_rank()
+        dist.destroy_process_group()
+        if rank:
+            return 0
     report = {"dim": args.dim, "target": args.target, "energy_distance": result.energy,
               "off_subspace": result.off_subspace, "final_loss": result.final_loss}
     save_denoiser(args.out, net.cpu(), flow.config(), {"data": {"kind": "spiral", "dim": args.dim, "seed": args.seed},

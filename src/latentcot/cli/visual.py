@@ -60,7 +60,8 @@ def _train(args: argparse.Namespace) -> int:
             print(f"  {key} (default {default}): {text}")
         return 0
     result = main(cfg, resume=args.resume, overwrite=args.overwrite)
-    print(json.dumps({k: v for k, v in result.items() if k != "config"}))
+    if result:  # under torchrun only rank 0 has one
+        print(json.dumps({k: v for k, v in result.items() if k != "config"}))
     return 0
 
 

@@ -307,7 +307,8 @@ def example_from_question(question: str) -> ReasoningExample:
     return ReasoningExample(question.strip(), [], str(target), meta)
 
 
-def generate(n: int, seed: int, max_hops: int = 4, min_nodes: int = 15, max_nodes: int = 26) -> list[ReasoningExample]:
+def generate(n: int, seed: int, max_hops: int = 4, min_nodes: int = 15, max_nodes: int = 26,
+             distractor: str = "real") -> list[ReasoningExample]:
     """``n`` generated ProsQA graphs of at most ``max_hops`` hops, in graph form.
 
     Args:
@@ -316,15 +317,20 @@ def generate(n: int, seed: int, max_hops: int = 4, min_nodes: int = 15, max_node
         max_hops: longest shortest path kept (the paper keeps ≤ 4; 0 keeps all).
         min_nodes, max_nodes: the range of graph sizes before the two answer leaves are added (the
             defaults match the real file; smaller graphs give shorter, easier questions).
+        distractor: ``real`` (the distractor 1-4 steps below the other person, as in the real
+            file) or ``matched`` (as many steps below it as the target below the root; see
+            ``generators.prosqa.sample``).
     """
     from latentcot.data.generators import prosqa
 
     if not 4 <= min_nodes <= max_nodes or max_nodes > 60:
         raise LatentCotError(f"prosqa_graph: need 4 <= min_nodes <= max_nodes <= 60, got {min_nodes}, {max_nodes}")
+    if distractor not in prosqa.DISTRACTORS:
+        raise LatentCotError(f"prosqa_graph: distractor must be one of {', '.join(prosqa.DISTRACTORS)}, got {distractor!r}")
     rng = random.Random(seed)
     out: list[ReasoningExample] = []
     while len(out) < n:
-        ex = to_graph_example(prosqa.sample(rng, (min_nodes, max_nodes)))
+        ex = to_graph_example(prosqa.sample(rng, (min_nodes, max_nodes), distractor))
         if not max_hops or ex.meta["hops"] <= max_hops:
             out.append(ex)
     return out

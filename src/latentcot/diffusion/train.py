@@ -27,10 +27,11 @@ import torch
 from torch import Tensor, nn
 
 from latentcot.diffusion.formulation import FlowMatching
+from latentcot.errors import LatentCotError
 from latentcot.methods.base import Batch, LossOutput
 from latentcot.train.config import TrainConfig
 from latentcot.train.distributed import init_distributed
-from latentcot.train.trainer import Trainer
+from latentcot.train.trainer import Trainer, rank_seed
 
 SampleFn = Callable[[int, torch.Generator], tuple[Tensor, "Tensor | None"]]
 """``(batch size, generator) -> (clean data x, condition or None)``: fresh training data drawn
@@ -47,13 +48,16 @@ class DenoiserBatches:
         size: the number of examples ``sample`` draws from (0: fresh data at every step, as the
             toy's spiral); recorded in checkpoints, and a resume with another size is refused.
         device: where the loss's generator lives (the model's device).
+        rank, world_size: the process this stream draws for under torchrun (its own rows, seeded
+            with :func:`latentcot.train.trainer.rank_seed`); 0 and 1 for one process.
     """
 
     def __init__(self, sample: SampleFn, batch_size: int, seed: int = 0, size: int = 0,
-                 device: torch.device | str = "cpu") -> None:
+                 device: torch.device | str = "cpu", rank: int = 0, world_size: int = 1) -> None:
         self.sample, self.batch_size, self.size = sample, batch_size, size
-        self.data = torch.Generator().manual_seed(seed)
-        self.noise = torch.Generator(device=device).manual_seed(seed + 1)
+        self.rank, self.world_size = rank, world_size
+        self.data = torch.Generator().manual_seed(rank_seed(seed, rank))
+        self.noise = torch.Generator(device=device).manual_seed(rank_seed(seed, rank) + 1)
 
     def __len__(self) -> int:
         return self.size
@@ -113,7 +117,8 @@ def train_denoiser(
     Adam at ``lr`` decayed by one cosine to 0 at the last step (the toys' recipe), through the
     :class:`Trainer`: ``run_dir`` gets ``metrics.jsonl``, TensorBoard events and checkpoints
     every ``save_every`` steps and at the end (a temporary folder, deleted, when None), and
-    ``resume`` continues exactly from its latest checkpoint.
+    ``resume`` continues exactly from its latest checkpoint. Under torchrun the processes train
+    one model by DDP, each on its own ``batch`` rows per step (``run_dir`` is then required).
 
     Returns:
         :meth:`Trainer.fit`'s result: among others ``loss``, the mean loss of the last
@@ -123,7 +128,9 @@ def train_denoiser(
                       max_steps=steps, clip_grad=0.0, bf16=False, log_every=log_every, save_every=save_every,
                       keep_last=2, seed=seed)
     ctx = init_distributed()  # the trainer's device (a GPU when there is one): the loss's generator lives there
-    stream = DenoiserBatches(sample, batch, seed, size, ctx.device)
+    if ctx.world_size > 1 and run_dir is None:
+        raise LatentCotError("training a denoiser under torchrun needs a run folder (run_dir): the processes share it")
+    stream = DenoiserBatches(sample, batch, seed, size, ctx.device, ctx.rank, ctx.world_size)
     model = TrainableDenoiser(net.to(ctx.device), flow)
     config = run_config or {"flow": flow.config(), "train": {"steps": steps, "batch": batch, "lr": lr, "seed": seed}}
     if run_dir is not None:

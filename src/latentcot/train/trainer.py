@@ -9,7 +9,8 @@ The model is a :class:`latentcot.methods.base.Trainable`: an ``nn.Module`` with 
   ``collate(examples, stage)``, the stage by its ``stage_for_epoch(epoch)`` (a language-model
   :class:`latentcot.methods.base.Method`; the method owns its curriculum);
 - a :class:`BatchStream`: batches drawn step by step, the stage by ``stage_for_step`` (EndoCoT
-  samples its puzzles with replacement; one process).
+  samples its puzzles with replacement); under torchrun each rank's stream draws its own batches
+  (:func:`rank_seed`), DDP only.
 
 The trainer needs nothing else. Launch::
 
@@ -117,6 +118,11 @@ class BatchStream(Protocol):
     number of steps (or a share of the time budget). The stream owns its random generators, those
     it draws batches with and any it hands the loss inside a batch, and returns their state from
     ``state_dict``: checkpoints keep it, so a resumed run draws what an uninterrupted one would.
+
+    Under torchrun (DDP) every rank draws its own ``batch_size`` rows, so a step sees
+    ``batch_size x world_size`` of them, as with a list of examples: a stream used there has
+    ``rank`` and ``world_size`` attributes naming the process it draws for (seeded with
+    :func:`rank_seed`), which the trainer checks; checkpoints keep every rank's stream state.
     """
 
     def __len__(self) -> int:
@@ -139,6 +145,16 @@ class BatchStream(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict`'s output."""
         ...
+
+
+def rank_seed(seed: int, rank: int) -> int:
+    """The seed rank ``rank`` of a job seeds its batch stream's generators with: ``seed`` itself on
+    rank 0 (one process draws what it always drew); on the others a 32-bit seed derived from
+    ``(seed, rank)`` by numpy's ``SeedSequence`` (torch's CPU generator keeps only 32 bits of a
+    seed, so ``seed + rank * 2**32`` would draw rank 0's rows again)."""
+    if rank == 0:
+        return seed
+    return int(np.random.SeedSequence(seed, spawn_key=(rank,)).generate_state(1)[0])
 
 
 def epoch_batches(
@@ -239,9 +255,15 @@ class Trainer:
         world = self.dist.world_size
         self.fsdp = world > 1 and cfg.distributed == "fsdp"
         if self.stream is not None:
-            if not cfg.max_steps or world > 1 or cfg.optimizer_reset == "epoch":
-                raise LatentCotError("a batch stream needs train.max_steps > 0, one process and no "
-                                     "train.optimizer_reset=epoch (it has no epochs)")
+            if not cfg.max_steps or cfg.optimizer_reset == "epoch":
+                raise LatentCotError("a batch stream needs train.max_steps > 0 and no train.optimizer_reset=epoch "
+                                     "(it has no epochs)")
+            drawn_for = (getattr(self.stream, "rank", 0), getattr(self.stream, "world_size", 1))
+            if world > 1 and (cfg.distributed != "ddp" or drawn_for != (self.dist.rank, world)):
+                raise LatentCotError(
+                    f"a batch stream trains under torchrun with train.distributed=ddp (got {cfg.distributed}) and "
+                    f"draws this rank's own batches: built for rank {drawn_for[0]} of {drawn_for[1]}, this is rank "
+                    f"{self.dist.rank} of {world} (give the stream rank= and world_size=)")
             self.steps_per_epoch = cfg.max_steps
         else:
             self.steps_per_epoch = len(epoch_batches(len(train_examples), 0, cfg, 0, world)) // cfg.grad_accum
@@ -324,12 +346,16 @@ class Trainer:
             optimizer_state = self.optimizer.state_dict()
         rng: list[dict[str, Any] | None] = [_rng_state()]
         windows: list[dict[str, Any] | None] = [window]
+        streams: list[dict[str, Any] | None] = [self.stream.state_dict() if self.stream is not None else None]
         if self.dist.world_size > 1:
-            # every rank's RNG and log window go into the checkpoint; all_gather_object pickles in
-            # memory between the job's own processes, nothing pickled is ever written or read back
+            # every rank's RNG, log window and batch stream go into the checkpoint; all_gather_object
+            # pickles in memory between the job's own processes, nothing pickled is ever written or read back
             rng, windows = [None] * self.dist.world_size, [None] * self.dist.world_size
             dist.all_gather_object(rng, _rng_state())
             dist.all_gather_object(windows, window)
+            if self.stream is not None:
+                streams = [None] * self.dist.world_size
+                dist.all_gather_object(streams, self.stream.state_dict())
         path = None
         if self.dist.is_main:
             stage = self._lm.stage_for_epoch(self.epoch) if self.stream is None else self.stage
@@ -345,10 +371,10 @@ class Trainer:
                 "num_examples": len(self.examples),
                 "seconds": self._training_seconds(),
             }
-            state = {"optimizer": optimizer_state, "scheduler": self.scheduler.state_dict(), "rng": rng,
+            state: dict[str, Any] = {"optimizer": optimizer_state, "scheduler": self.scheduler.state_dict(), "rng": rng,
                      "log_window": windows}
-            if self.stream is not None:
-                state["stream"] = self.stream.state_dict()
+            if self.stream is not None:  # one process: its stream's state; several: a list by rank
+                state["stream"] = streams[0] if self.dist.world_size == 1 else streams
             path = ckpt.save_checkpoint(self.run_dir, self.method, info, state, method_state, self.cfg.keep_last)
         self.dist.barrier()
         return path
@@ -378,7 +404,8 @@ class Trainer:
         if "log_window" in state:  # checkpoints written before it have none: the window restarts
             self.window = state["log_window"][self.dist.rank]
         if self.stream is not None:
-            self.stream.load_state_dict(state["stream"])
+            stream = state["stream"]
+            self.stream.load_state_dict(stream[self.dist.rank] if isinstance(stream, list) else stream)
             self.stage = info["stage"]
         self.step, self.epoch, self.position = info["step"], info["epoch"], info["position"]
         self.seconds = info.get("seconds", 0.0)  # checkpoints written before the time budget have none

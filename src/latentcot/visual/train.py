@@ -25,7 +25,7 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +40,8 @@ from latentcot.methods.base import Batch, LossOutput
 from latentcot.train import checkpoint as ckpt
 from latentcot.train.checkpoint import load_tensors, missing_keys_that_matter
 from latentcot.train.config import TrainConfig
-from latentcot.train.distributed import DistContext
-from latentcot.train.trainer import Trainer
+from latentcot.train.distributed import init_distributed
+from latentcot.train.trainer import Trainer, rank_seed
 from latentcot.visual.endocot import EndoCoT, EndoCoTConfig, encode_answers
 from latentcot.visual.tasks import TASKS, render
 
@@ -95,8 +95,8 @@ class VisualTrainConfig:
             lr=self.lr, weight_decay=self.weight_decay, decay_all_params=True, warmup_steps=self.warmup_steps,
             schedule="cosine_from_start", batch_size=self.batch_size, max_steps=self.stage1_steps + self.stage2_steps,
             max_seconds=self.max_seconds, clip_grad=self.clip_grad, bf16=False, fused_optimizer=True,
-            log_every=self.log_every, save_every=self.save_every, keep_last=self.keep_last, distributed="none",
-            seed=seed,
+            log_every=self.log_every, save_every=self.save_every, keep_last=self.keep_last, distributed="ddp",
+            find_unused_parameters=True, seed=seed,  # under torchrun; a stage may leave parts of the model unused
         )
 
 
@@ -181,12 +181,16 @@ class PuzzleBatches:
         cfg: the recipe's training settings.
         seed: the run seed.
         device: where the model is.
+        rank, world_size: the process this stream draws for under torchrun (its own puzzles,
+            seeded with :func:`latentcot.train.trainer.rank_seed`); 0 and 1 for one process.
     """
 
-    def __init__(self, data: dict[str, torch.Tensor], cfg: VisualTrainConfig, seed: int, device: torch.device) -> None:
+    def __init__(self, data: dict[str, torch.Tensor], cfg: VisualTrainConfig, seed: int, device: torch.device,
+                 rank: int = 0, world_size: int = 1) -> None:
         self.data, self.cfg, self.device = data, cfg, device
-        self.sampler = torch.Generator().manual_seed(seed)
-        self.noise = torch.Generator(device=device).manual_seed(seed + 1)
+        self.rank, self.world_size = rank, world_size
+        self.sampler = torch.Generator().manual_seed(rank_seed(seed, rank))
+        self.noise = torch.Generator(device=device).manual_seed(rank_seed(seed, rank) + 1)
 
     def __len__(self) -> int:
         return int(self.data["puzzle"].shape[0])
@@ -438,23 +442,23 @@ def main(cfg: VisualRunConfig, log: Any = print, resume: bool = False, overwrite
         overwrite: replace the run already in ``cfg.out_dir``.
 
     Returns:
-        ``eval.json``'s content: solved rate, steps, seconds, the last metric line, config.
+        ``eval.json``'s content: solved rate, steps, seconds, the last metric line, config (under
+        torchrun: on rank 0, which saves and evaluates; ``{}`` on the other ranks).
 
     Raises:
         LatentCotError: ``cfg.out_dir`` already holds a run and neither flag is given; or
             ``resume`` on a run saved before checkpoints existed (nothing to resume from).
     """
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise LatentCotError("latentcot visual train runs on one process (the models are tiny); launch it without torchrun")
     out = Path(cfg.out_dir)
     if resume and (out / "model.safetensors").is_file() and ckpt.latest_checkpoint(out) is None:
         raise LatentCotError(f"{out}: a finished run without checkpoints (trained before --resume existed) has nothing "
                              "to resume from; replace it with --overwrite")
     ckpt.prepare_run_dir(out, resume, overwrite)  # before anything is written into it
-    if overwrite:
+    ctx = init_distributed()  # under torchrun: DDP, each rank on its own GPU (or CPU) and its own puzzles
+    if overwrite and ctx.is_main:
         (out / "model.safetensors").unlink(missing_ok=True)
-    torch.manual_seed(cfg.seed)
-    device = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)  # the same initial weights on every rank
+    device = resolve_device(cfg.device) if ctx.world_size == 1 else ctx.device
     task = TASKS[cfg.data.task]
     t0 = time.time()
     data = prepare(cfg.data.task, task.generate(cfg.data.train_size, cfg.data.size, cfg.seed), cfg.model.latent_steps)
@@ -462,19 +466,25 @@ def main(cfg: VisualRunConfig, log: Any = print, resume: bool = False, overwrite
     if cfg.init_from:  # on --resume the checkpoint's weights replace these
         warm_start(model, cfg)
     model = model.to(device)
-    out.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, out / "config.yaml")
-    trainer = Trainer(TrainableEndoCoT(model), PuzzleBatches(data, cfg.train, cfg.seed, device),
-                      cfg.train.trainer_config(cfg.seed), out, dist=DistContext(device=device),
-                      run_config=to_dict(cfg), checked_run_dir=True)
+    if ctx.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out / "config.yaml")
+    ctx.barrier()
+    ctx = replace(ctx, device=device)
+    trainer = Trainer(TrainableEndoCoT(model), PuzzleBatches(data, cfg.train, cfg.seed, device, ctx.rank, ctx.world_size),
+                      cfg.train.trainer_config(cfg.seed), out, dist=ctx, run_config=to_dict(cfg), checked_run_dir=True)
     metrics = trainer.fit(resume=resume)
     model.eval()
+    if not ctx.is_main:  # rank 0 saves and evaluates the model every rank holds
+        ctx.close()
+        return {}
     save_run(model, cfg, out)
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     result = {**evaluate(model, cfg.data.task, eval_puzzles(cfg), cfg.sample_steps, cfg.seed), "steps": metrics["step"],
               "train_seconds": round(metrics["seconds"], 1), "total_seconds": round(time.time() - t0, 1),
               "final": rows[-1], "device": str(device), "config": to_dict(cfg)}
     (out / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
+    ctx.close()
     if log is not None:
         log(f"solved {result['solved']:.3f} of {result['n_eval']} held-out {cfg.data.task} {cfg.data.size}x{cfg.data.size}")
     return result

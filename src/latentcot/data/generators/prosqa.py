@@ -118,9 +118,21 @@ def _add_leaf(rng: random.Random, parents: list[list[int]], first: int, pool: li
     return len(parents) - 1
 
 
-def sample(rng: random.Random, nodes: tuple[int, int] = (15, 26)) -> ReasoningExample:
+DISTRACTORS = ("real", "matched")
+
+
+def sample(rng: random.Random, nodes: tuple[int, int] = (15, 26), distractor: str = "real") -> ReasoningExample:
     """One ProsQA-style record drawn with ``rng``; the graph grows to ``nodes`` (inclusive range)
-    nodes before the target and distractor leaves are added (the default matches the real file)."""
+    nodes before the target and distractor leaves are added (the default matches the real file).
+
+    ``distractor`` says how far below the other person the distractor hangs: ``real`` draws the
+    depth as measured on the real file (mostly 1-2 steps, while the target is 3-6 steps below the
+    root, so a local look at the candidates' ancestors tells them apart: 86% of the real ≤ 4-hop
+    validation questions); ``matched`` puts it exactly as many steps below the other person as the
+    target is below the root, so only following the edges from the root tells them apart.
+    """
+    if distractor not in DISTRACTORS:
+        raise ValueError(f"distractor must be one of {DISTRACTORS}, got {distractor!r}")
     while True:
         root = 1 if rng.random() < 0.65 else 0
         parents, person, _ = _graph(rng, rng.randint(*nodes), root)
@@ -132,14 +144,17 @@ def sample(rng: random.Random, nodes: tuple[int, int] = (15, 26)) -> ReasoningEx
         # the target hangs under a root-only node of a drawn depth (as deep as the graph allows):
         # proofs of 3 to 6 steps in the real file's proportions
         depth = min(max(d_root[v] for v in only_root), 2 + bisect.bisect(_DEPTH_CUMULATIVE, rng.random()))
-        if depth >= 2:
+        if depth >= 2 and (distractor == "real" or any(d_other[v] == depth for v in only_other)):
             break
     deepest = [v for v in only_root if d_root[v] == depth]
     target = _add_leaf(rng, parents, _pick(rng, deepest), [v for v in only_root if d_root[v] >= depth])
-    # the distractor hangs 1-4 steps below the other person (depths as measured on the real file)
-    d_want = bisect.bisect(_NEG_CUMULATIVE, rng.random())
-    near = [v for v in only_other if d_other[v] == d_want] or only_other
-    neg = _add_leaf(rng, parents, _pick(rng, near), only_other)
+    if distractor == "matched":  # as deep below the other person as the target below the root
+        neg = _add_leaf(rng, parents, _pick(rng, [v for v in only_other if d_other[v] == depth]),
+                        [v for v in only_other if d_other[v] >= depth])
+    else:  # 1-4 steps below the other person (depths as measured on the real file)
+        d_want = bisect.bisect(_NEG_CUMULATIVE, rng.random())
+        near = [v for v in only_other if d_other[v] == d_want] or only_other
+        neg = _add_leaf(rng, parents, _pick(rng, near), only_other)
     person += [False, False]
     n = len(parents)
     # place the two new leaves anywhere after their parents, keeping indices topological
