@@ -31,7 +31,7 @@ from latentcot.latent.signals import SIGNALS, trajectory_signals
 from latentcot.methods.base import Method
 from latentcot.methods.coconut import Coconut
 from latentcot.methods.codi import Codi
-from latentcot.methods.sequences import ANSWER_SEPARATOR, encode, extract_answer, question_ids
+from latentcot.methods.sequences import extract_answer, question_ids
 from latentcot.methods.simcot import SimCot
 
 Aggregate = Literal["vote", "reward", "reward-vote", "signal", "signal-vote"]
@@ -64,11 +64,8 @@ def latent_parts(method: Method) -> LatentParts:
         return latent_parts(method.base)
     if isinstance(method, Coconut):
         k = method.config.max_latent_stage * method.config.c_thought
-        t = method.tokens
-        if method.config.bare:  # the graph layout: question, thoughts, then '###' is given
-            separator = encode(method.tokenizer, ANSWER_SEPARATOR)
-            return LatentParts(method.backbone, method.tokenizer, None, separator, method.project, k, ANSWER_SEPARATOR)
-        return LatentParts(method.backbone, method.tokenizer, t.bot, [t.eot], method.project, k)
+        bot, end, given = method.thought_frame()  # the prompt `reason` builds
+        return LatentParts(method.backbone, method.tokenizer, bot, end, method.project, k, given)
     if isinstance(method, Codi):
         t = method.tokens
         return LatentParts(

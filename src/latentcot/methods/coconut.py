@@ -201,13 +201,20 @@ class Coconut(nn.Module):
             target = answer_ids(self.tokenizer, ex.answer)
             k = (cfg.max_latent_stage if cfg.pad_latent_to_max else h) * cfg.c_thought
             if cfg.bare:
-                given = self._separator()
+                given = self.thought_frame()[1]
                 rest = target[len(given):]
                 return Row(question, [t.latent] * k + given + rest, [-100] * (k + len(given)) + rest)
         return Row(question + [t.bot], [t.latent] * k + [t.eot] + target, [-100] * (k + 1) + target)
 
-    def _separator(self) -> list[int]:
-        return encode(self.tokenizer, ANSWER_SEPARATOR)
+    def thought_frame(self) -> tuple[int | None, list[int], str]:
+        """How the thoughts sit between question and answer at inference (``reason`` and the
+        test-time sampler both build their prompts from it): the token put before them (``<bot>``;
+        None in the graph layout, where they follow the question), the ids fed after the last one
+        (``<eot>``; the graph layout's given ``###``), and the text of those ids that belongs to
+        the written answer ("" or ``###``)."""
+        if self.config.bare:
+            return None, encode(self.tokenizer, ANSWER_SEPARATOR), ANSWER_SEPARATOR
+        return self.tokens.bot, [self.tokens.eot], ""
 
     @property
     def project(self) -> Project | None:
@@ -238,14 +245,13 @@ class Coconut(nn.Module):
         """Think ``n_latents`` continuous thoughts (default ``max_latent_stage·c_thought``), then
         write ``### answer``. ``latents`` in the output holds the thoughts (batch, n, hidden)."""
         k = self.config.max_latent_stage * self.config.c_thought if n_latents is None else n_latents
-        t = self.tokens
-        if self.config.bare:  # the graph layout: question, thoughts, then '###' is given
-            prompts = [Row(question_ids(self.tokenizer, q), [t.latent] * k + self._separator(), []) for q in questions]
-        else:
-            prompts = [Row(question_ids(self.tokenizer, q) + [t.bot], [t.latent] * k + [t.eot], []) for q in questions]
+        latent = self.tokens.latent
+        bot, end, given = self.thought_frame()
+        start = [] if bot is None else [bot]
+        prompts = [Row(question_ids(self.tokenizer, q) + start, [latent] * k + end, []) for q in questions]
         out = complete(
-            self.backbone, self.tokenizer, prompts, max_new_tokens, t.latent, self.project, temperature, top_p, generator
+            self.backbone, self.tokenizer, prompts, max_new_tokens, latent, self.project, temperature, top_p, generator
         )
-        if self.config.bare:  # the given '###' belongs to the written answer
-            out.texts = [f"{ANSWER_SEPARATOR} {text}" for text in out.texts]
+        if given:  # the graph layout's given '###' belongs to the written answer
+            out.texts = [f"{given} {text}" for text in out.texts]
         return out
