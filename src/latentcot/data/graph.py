@@ -162,6 +162,27 @@ def node_groups(graph: Graph, thought: int) -> dict[str, set[int]]:
             "unreachable": in_edges - reachable}
 
 
+def nearest_other_source(graph: Graph, node: int) -> int:
+    """Steps from the nearest source (a node without parents: a person) other than the root down to
+    ``node``; -1 when only the root is above it."""
+    dist = _bfs(graph.parents(), node)
+    sources = [v for v, ps in enumerate(graph.parents()) if not ps and v != graph.root and dist[v] >= 0]
+    return min((dist[v] for v in sources), default=-1)
+
+
+def local_guess(graph: Graph, steps: int = 2) -> int | None:
+    """The candidate a search-free rule picks: the distractor is the one with a person other than
+    the root at most ``steps`` steps above it. Returns the other candidate when exactly one is
+    so close, else None (no guess). On the real ProsQA file this answers most questions
+    (``bench/graph_shortcut.py``); ``distractor: matched`` in the generator takes it away."""
+    close = [0 <= nearest_other_source(graph, c) <= steps for c in (graph.target, graph.neg_target)]
+    if close == [False, True]:
+        return graph.target
+    if close == [True, False]:
+        return graph.neg_target
+    return None
+
+
 def render_question(graph: Graph, edge_order: Sequence[int], target_first: bool) -> str:
     """``"s t | s t | … [Q] c1 c2 [R] root"`` with the edges in ``edge_order``."""
     edges = " | ".join(f"{graph.edges[i][0]} {graph.edges[i][1]}" for i in edge_order)
