@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import platform
 import time
 from pathlib import Path
@@ -132,17 +133,19 @@ def table(result: dict[str, Any], command: str) -> str:
     for r in result["runs"]:
         if "superposition" in r:
             lines += ["", f"Superposition look ({r['method']}, held-out questions): mean inner product of thought i with "
-                      "the node embeddings of each group (optimal ⊆ frontier ⊆ reachable).", "",
+                      "the node embeddings of each group (optimal ⊆ frontier ⊆ reachable; mirror: the unreachable "
+                      "nodes exactly i steps below another person).", "",
                       "| thought | questions | " + " | ".join(SUPERPOSITION_GROUPS)
-                      + " | frontier − unreachable | frontier / unreachable |",
-                      "|---" * (4 + len(SUPERPOSITION_GROUPS)) + "|"]
+                      + " | frontier − unreachable | frontier / unreachable | frontier − mirror |",
+                      "|---" * (5 + len(SUPERPOSITION_GROUPS)) + "|"]
             for row in r["superposition"]:
                 m = row["mean"]
                 # a ratio says something only over a positive base; the paper's unreachable means are ~0
                 ratio = f"{m['frontier'] / m['unreachable']:.2f}" if m["unreachable"] > 0 else "– (base ≤ 0)"
-                cells = " | ".join(f"{m[g]:+.2f}" for g in SUPERPOSITION_GROUPS)
+                cells = " | ".join(f"{m.get(g, math.nan):+.2f}" for g in SUPERPOSITION_GROUPS)
                 lines.append(f"| {row['thought']} | {row['questions']} | {cells} | "
-                             f"{m['frontier'] - m['unreachable']:+.2f} | {ratio} |")
+                             f"{m['frontier'] - m['unreachable']:+.2f} | {ratio} | "
+                             f"{m['frontier'] - m.get('mirror', math.nan):+.2f} |")
     if "speed" in result:
         s = result["speed"]
         lines += ["", f"Training speed (Coconut answer stage, 4 thoughts, {s['positions']} positions, "

@@ -83,6 +83,16 @@ def test_frontier_sets_match_brute_force():
         groups = G.node_groups(graph, 2)
         assert groups["optimal"] <= groups["frontier"] <= groups["reachable"]
         assert not groups["reachable"] & groups["unreachable"]
+        assert groups["mirror"] <= groups["unreachable"]
+
+
+def test_mirror_group_is_the_other_persons_frontier():
+    # root 0: 0->1->2->3 (target 3); another person 4: 4->5->6 and 4->6 (distractor 6), 4->7->8
+    ex = _record(idx_to_symbol=["Tom", "a", "b", "c", "Sam", "d", "e", "f", "g"],
+                 edges=[[0, 1], [1, 2], [2, 3], [4, 5], [5, 6], [4, 6], [4, 7], [7, 8]], target=3, neg_target=6)
+    graph = G.graph_of(ex)
+    assert [G.node_groups(graph, i)["mirror"] for i in (1, 2, 3)] == [{5, 6, 7}, {8}, set()]
+    assert G.node_groups(graph, 1)["frontier"] == {1}
 
 
 def _record(**changes):

@@ -101,7 +101,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "has one), the nearest vocabulary tokens, its norm and cosine similarity to the other latents. "
         "With --data: mean pairwise cosine, effective rank, relative norm (and step recovery) over records. "
         "For a prosqa_graph run, also the superposition look: each thought's mean inner product with the "
-        "embeddings of optimal-path, frontier, reachable and unreachable nodes (a table; --plot draws one question's bars).",
+        "embeddings of optimal-path, frontier, reachable and unreachable nodes, and of the mirror nodes "
+        "(unreachable, as many steps below another person) (a table; --plot draws one question's bars).",
     )
     p.add_argument("checkpoint", help="checkpoint folder or run folder (its latest checkpoint)")
     p.add_argument("question", nargs="?", help="one question to look inside")

@@ -151,15 +151,22 @@ def walk_frontiers(graph: Graph, steps: int) -> list[set[int]]:
 
 def node_groups(graph: Graph, thought: int) -> dict[str, set[int]]:
     """The node groups of the ``thought``-th continuous thought (1-based), as in the reference notebook:
-    ``optimal`` ⊆ ``frontier`` ⊆ ``reachable``, and ``unreachable`` = every other node of an edge."""
+    ``optimal`` ⊆ ``frontier`` ⊆ ``reachable``, and ``unreachable`` = every other node of an edge;
+    plus ``mirror`` ⊆ ``unreachable`` (ours): the nodes the root cannot reach that lie exactly
+    ``thought`` steps below another person — the frontier a search from the wrong person would hold.
+    A thought that tracks depth but not the root holds ``mirror`` as much as ``frontier``, which the
+    mean over all unreachable nodes (mostly nearer the other persons) does not show."""
     d_root = distances(graph)
     in_edges = {v for e in graph.edges for v in e}
     reachable = {v for v in in_edges if 0 <= d_root[v] <= thought}
     levels = optimal_levels(graph)
     frontier = walk_frontiers(graph, thought)[thought]
     optimal = set(levels[thought]) if thought < len(levels) else set()
+    children, parents = graph.children(), graph.parents()
+    others = [_bfs(children, v) for v in range(len(graph.symbols)) if not parents[v] and v != graph.root]
+    mirror = {v for v in in_edges if d_root[v] < 0 and min((d[v] for d in others if d[v] >= 0), default=-1) == thought}
     return {"optimal": optimal & frontier, "frontier": frontier, "reachable": reachable,
-            "unreachable": in_edges - reachable}
+            "unreachable": in_edges - reachable, "mirror": mirror}
 
 
 def nearest_other_source(graph: Graph, node: int) -> int:

@@ -225,7 +225,7 @@ def dataset_diagnostics(
     return result
 
 
-SUPERPOSITION_GROUPS = ("optimal", "frontier", "reachable", "unreachable")
+SUPERPOSITION_GROUPS = ("optimal", "frontier", "reachable", "unreachable", "mirror")
 
 
 @torch.no_grad()
@@ -235,8 +235,9 @@ def superposition(method: Any, examples: Sequence[Any], batch_size: int = 64, **
 
     For thought ``i`` of a question with at least ``i`` hops, the inner product of the thought with
     the input embedding of every node, grouped by :func:`latentcot.data.graph.node_groups`
-    (``optimal`` ⊆ ``frontier`` ⊆ ``reachable``; ``unreachable`` the rest) and averaged over all
-    (question, node) pairs of the group, as the reference pools them.
+    (``optimal`` ⊆ ``frontier`` ⊆ ``reachable``; ``unreachable`` the rest; ``mirror`` ⊆
+    ``unreachable``, the nodes ``i`` steps below another person) and averaged over all (question,
+    node) pairs of the group, as the reference pools them.
 
     Args:
         method: a latent method trained on ``prosqa_graph`` (node ids are single tokens).
@@ -293,7 +294,8 @@ def plot_superposition(rows: Sequence[dict[str, float | None]], path: str, title
     width = 0.8 / len(SUPERPOSITION_GROUPS)
     for j, group in enumerate(SUPERPOSITION_GROUPS):
         values = [math.nan if row[group] is None else float(row[group]) for row in rows]  # type: ignore[arg-type]
-        ax.bar([i + (j - 1.5) * width for i in range(len(rows))], values, width, label=group)
+        offset = (j - (len(SUPERPOSITION_GROUPS) - 1) / 2) * width
+        ax.bar([i + offset for i in range(len(rows))], values, width, label=group)
     ax.set_xticks(range(len(rows)), [f"thought {i + 1}" for i in range(len(rows))])
     ax.axhline(0, color="black", linewidth=0.5)
     ax.set_ylabel("inner product with node embedding")

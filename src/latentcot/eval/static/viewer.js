@@ -5,7 +5,7 @@ var latentcot = (function () {
   "use strict";
   var store = {}, waiting = {};
   var COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"];
-  var GROUPS = [["optimal", "#2ca02c"], ["frontier", "#1f77b4"], ["reachable", "#ff7f0e"], ["unreachable", "#7f7f7f"]];
+  var GROUPS = [["optimal", "#2ca02c"], ["frontier", "#1f77b4"], ["reachable", "#ff7f0e"], ["unreachable", "#7f7f7f"], ["mirror", "#d62728"]];
 
   function el(tag, attrs, children) {
     var node = document.createElement(tag);
