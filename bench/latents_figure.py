@@ -30,20 +30,21 @@ STUDY = "from scratch, 3000 steps"
 def from_simcot_seeds(path: Path) -> list[dict]:
     data = json.loads(path.read_text())
     return [{"recipe": DEMO, "method": r["method"], "k": 4 * r["c"], "seed": r["seed"], "accuracy": r["accuracy"],
-             "epochs": data["args"]["epochs"], "source": path.name} for r in data["runs"] if r["method"] != "cot"]
+             "steps": r["steps"], "source": path.name} for r in data["runs"] if r["method"] != "cot"]
 
 
 def from_demo_seeds(path: Path) -> list[dict]:
     data = json.loads(path.read_text())
     return [{"recipe": DEMO, "method": "simcot", "k": 4, "seed": r["seed"], "accuracy": r["methods"]["simcot"]["accuracy"],
-             "epochs": 40, "source": path.name} for r in data["runs"] if r.get("methods") and "simcot" in r["methods"]]
+             "steps": r["methods"]["simcot"]["steps"], "source": path.name}
+            for r in data["runs"] if r.get("methods") and "simcot" in r["methods"]]
 
 
 def from_study(path: Path) -> list[dict]:
     data = json.loads(path.read_text())
     names = {"coconut": "coconut", "simcot-coconut": "simcot"}
     return [{"recipe": STUDY, "method": names[r["method"]], "k": r["k"], "seed": data["settings"]["seed"],
-             "accuracy": r["accuracy"], "epochs": None, "source": path.name}
+             "accuracy": r["accuracy"], "steps": data["settings"]["steps"], "source": path.name}
             for r in data["runs"] if r["method"] in names]
 
 
@@ -62,13 +63,18 @@ def load(args: argparse.Namespace) -> list[dict]:
 
 def table(rows: list[dict]) -> list[str]:
     groups: dict[tuple, dict[int, float]] = defaultdict(dict)
+    steps: dict[tuple, set[int]] = defaultdict(set)
     for r in rows:
         groups[(r["recipe"], r["method"], r["k"])][r["seed"]] = r["accuracy"]
-    lines = ["| recipe | method | k | seeds | accuracy per seed | mean | seeds ≥ 95% |", "|---|---|---|---|---|---|---|"]
-    for (recipe, method, k), accs in sorted(groups.items(), key=lambda g: (g[0][0] != DEMO, g[0][1], g[0][2])):
+        steps[(r["recipe"], r["method"], r["k"])].add(r["steps"])
+    lines = ["| recipe | method | k | training steps | seeds | accuracy per seed | mean | seeds ≥ 95% |",
+             "|---|---|---|---|---|---|---|---|"]
+    for key, accs in sorted(groups.items(), key=lambda g: (g[0][0] != DEMO, g[0][1], g[0][2])):
+        recipe, method, k = key
         per = " / ".join(f"{100 * accs[s]:.1f}" for s in sorted(accs))
         mean = sum(accs.values()) / len(accs)
-        lines.append(f"| {recipe} | {method} | {k} | {','.join(map(str, sorted(accs)))} | {per} | {100 * mean:.1f}% "
+        lines.append(f"| {recipe} | {method} | {k} | {', '.join(map(str, sorted(steps[key])))} | "
+                     f"{','.join(map(str, sorted(accs)))} | {per} | {100 * mean:.1f}% "
                      f"| {sum(v >= 0.95 for v in accs.values())} of {len(accs)} |")
     return lines
 
@@ -121,8 +127,8 @@ def main() -> None:
         f"Command: `python bench/latents_figure.py` (assembled from {', '.join(f'`bench/results/{s}`' for s in sources)}; "
         "each names the command that trained it).", "",
         f"Running sums of 5 terms mod 10 (4 steps), held-out questions of another seed. {DEMO}: `latentcot demo`'s "
-        "settings (SIM-CoT k = 4: the demo itself, 40 epochs; k = 8, 16: 60 epochs; Coconut: the epochs of its "
-        "source file), k = 4·c step latents plus the answer thought. "
+        "settings (the latent runs start from the seed's CoT model; 93 steps per epoch: 3,720 steps = 40 epochs, "
+        "5,580 = 60), k = 4·c step latents plus the answer thought. "
         f"{STUDY}: `bench/latent_study.py` (micro preset, 200 held-out questions), k latents in all. Chance is 10%.", "",
         *table(rows), "", f"![accuracy vs latents]({Path(a.plot).name})", ""])
     Path(a.doc).write_text(text)
