@@ -130,7 +130,7 @@ def main() -> None:
         "settings (the latent runs start from the seed's CoT model; 93 steps per epoch: 3,720 steps = 40 epochs, "
         "5,580 = 60), k = 4·c step latents plus the answer thought. "
         f"{STUDY}: `bench/latent_study.py` (micro preset, 200 held-out questions), k latents in all. Chance is 10%.", "",
-        *table(rows), "", f"![accuracy vs latents]({Path(a.plot).name})", ""])
+        *table(rows), "", f"![accuracy vs latents](results/{Path(a.plot).name})", ""])
     Path(a.doc).write_text(text)
     print(text)
 
