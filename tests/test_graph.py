@@ -147,7 +147,7 @@ def test_local_guess_reads_two_steps_above_the_candidates():
     ex = _record(idx_to_symbol=["Tom", "a", "b", "c", "d", "Sam", "e"], edges=[[0, 1], [1, 2], [2, 3], [3, 4], [5, 6]],
                  target=4, neg_target=6)
     graph = G.graph_of(ex)
-    assert [G.nearest_other_source(graph, v) for v in (4, 6, 5)] == [-1, 1, 0]
+    assert [G.other_person_distances(graph)[v] for v in (4, 6, 5)] == [-1, 1, 0]
     assert G.local_guess(graph) == 4 and G.local_guess(graph, steps=0) is None
 
 
@@ -161,7 +161,7 @@ def test_matched_distractor_removes_the_local_shortcut():
     # matched: another person is as far above the distractor as the root above the target (a few
     # extra persons, as in the real graphs, sit closer)
     graphs = [G.graph_of(ex) for ex in matched]
-    same = [G.nearest_other_source(g, g.neg_target) == ex.meta["hops"] for g, ex in zip(graphs, matched)]
+    same = [G.other_person_distances(g)[g.neg_target] == ex.meta["hops"] for g, ex in zip(graphs, matched)]
     assert sum(same) / len(same) > 0.95
     with pytest.raises(LatentCotError, match="distractor must be one of real, matched, got 'far'"):
         G.generate(1, seed=0, distractor="far")

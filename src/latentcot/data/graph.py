@@ -65,11 +65,12 @@ class Graph:
                 "root": self.root, "target": self.target, "neg_target": self.neg_target}
 
 
-def _bfs(adjacency: list[list[int]], source: int) -> list[int]:
-    """Distance from ``source`` along ``adjacency`` (-1 where unreachable)."""
+def _bfs(adjacency: list[list[int]], source: int | Sequence[int]) -> list[int]:
+    """Distance from ``source`` (from the nearest of several) along ``adjacency`` (-1 where unreachable)."""
     dist = [-1] * len(adjacency)
-    dist[source] = 0
-    queue = [source]
+    queue = [source] if isinstance(source, int) else list(source)
+    for node in queue:
+        dist[node] = 0
     for node in queue:
         for nxt in adjacency[node]:
             if dist[nxt] < 0:
@@ -162,19 +163,17 @@ def node_groups(graph: Graph, thought: int) -> dict[str, set[int]]:
     levels = optimal_levels(graph)
     frontier = walk_frontiers(graph, thought)[thought]
     optimal = set(levels[thought]) if thought < len(levels) else set()
-    children, parents = graph.children(), graph.parents()
-    others = [_bfs(children, v) for v in range(len(graph.symbols)) if not parents[v] and v != graph.root]
-    mirror = {v for v in in_edges if d_root[v] < 0 and min((d[v] for d in others if d[v] >= 0), default=-1) == thought}
+    d_other = other_person_distances(graph)
+    mirror = {v for v in in_edges if d_root[v] < 0 and d_other[v] == thought}
     return {"optimal": optimal & frontier, "frontier": frontier, "reachable": reachable,
             "unreachable": in_edges - reachable, "mirror": mirror}
 
 
-def nearest_other_source(graph: Graph, node: int) -> int:
+def other_person_distances(graph: Graph) -> list[int]:
     """Steps from the nearest source (a node without parents: a person) other than the root down to
-    ``node``; -1 when only the root is above it."""
-    dist = _bfs(graph.parents(), node)
-    sources = [v for v, ps in enumerate(graph.parents()) if not ps and v != graph.root and dist[v] >= 0]
-    return min((dist[v] for v in sources), default=-1)
+    every node; -1 where only the root is above it."""
+    parents = graph.parents()
+    return _bfs(graph.children(), [v for v, ps in enumerate(parents) if not ps and v != graph.root])
 
 
 def local_guess(graph: Graph, steps: int = 2) -> int | None:
@@ -182,7 +181,8 @@ def local_guess(graph: Graph, steps: int = 2) -> int | None:
     the root at most ``steps`` steps above it. Returns the other candidate when exactly one is
     so close, else None (no guess). On the real ProsQA file this answers most questions
     (``bench/graph_shortcut.py``); ``distractor: matched`` in the generator takes it away."""
-    close = [0 <= nearest_other_source(graph, c) <= steps for c in (graph.target, graph.neg_target)]
+    d_other = other_person_distances(graph)
+    close = [0 <= d_other[c] <= steps for c in (graph.target, graph.neg_target)]
     if close == [False, True]:
         return graph.target
     if close == [True, False]:
