@@ -31,7 +31,7 @@ from latentcot.errors import LatentCotError
 from latentcot.methods.base import Batch, LossOutput
 from latentcot.train.config import TrainConfig
 from latentcot.train.distributed import init_distributed
-from latentcot.train.trainer import Trainer, rank_seed
+from latentcot.train.trainer import Trainer, stream_generators
 
 SampleFn = Callable[[int, torch.Generator], tuple[Tensor, "Tensor | None"]]
 """``(batch size, generator) -> (clean data x, condition or None)``: fresh training data drawn
@@ -56,8 +56,7 @@ class DenoiserBatches:
                  device: torch.device | str = "cpu", rank: int = 0, world_size: int = 1) -> None:
         self.sample, self.batch_size, self.size = sample, batch_size, size
         self.rank, self.world_size = rank, world_size
-        self.data = torch.Generator().manual_seed(rank_seed(seed, rank))
-        self.noise = torch.Generator(device=device).manual_seed(rank_seed(seed, rank) + 1)
+        self.data, self.noise = stream_generators(seed, rank, device)
 
     def __len__(self) -> int:
         return self.size

@@ -157,6 +157,13 @@ def rank_seed(seed: int, rank: int) -> int:
     return int(np.random.SeedSequence(seed, spawn_key=(rank,)).generate_state(1)[0])
 
 
+def stream_generators(seed: int, rank: int, device: torch.device | str) -> tuple[torch.Generator, torch.Generator]:
+    """A batch stream's two generators for rank ``rank``: one on CPU that draws the batches (seeded
+    :func:`rank_seed`) and one on ``device`` that the loss draws with inside a batch (that seed + 1)."""
+    base = rank_seed(seed, rank)
+    return torch.Generator().manual_seed(base), torch.Generator(device=device).manual_seed(base + 1)
+
+
 def epoch_batches(
     num_examples: int, epoch: int, cfg: TrainConfig, rank: int = 0, world_size: int = 1
 ) -> list[list[int]]:
@@ -346,7 +353,8 @@ class Trainer:
             optimizer_state = self.optimizer.state_dict()
         rng: list[dict[str, Any] | None] = [_rng_state()]
         windows: list[dict[str, Any] | None] = [window]
-        streams: list[dict[str, Any] | None] = [self.stream.state_dict() if self.stream is not None else None]
+        local_stream = self.stream.state_dict() if self.stream is not None else None
+        streams: list[dict[str, Any] | None] = [local_stream]
         if self.dist.world_size > 1:
             # every rank's RNG, log window and batch stream go into the checkpoint; all_gather_object
             # pickles in memory between the job's own processes, nothing pickled is ever written or read back
@@ -355,7 +363,7 @@ class Trainer:
             dist.all_gather_object(windows, window)
             if self.stream is not None:
                 streams = [None] * self.dist.world_size
-                dist.all_gather_object(streams, self.stream.state_dict())
+                dist.all_gather_object(streams, local_stream)
         path = None
         if self.dist.is_main:
             stage = self._lm.stage_for_epoch(self.epoch) if self.stream is None else self.stage

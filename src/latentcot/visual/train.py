@@ -41,7 +41,7 @@ from latentcot.train import checkpoint as ckpt
 from latentcot.train.checkpoint import load_tensors, missing_keys_that_matter
 from latentcot.train.config import TrainConfig
 from latentcot.train.distributed import init_distributed
-from latentcot.train.trainer import Trainer, rank_seed
+from latentcot.train.trainer import Trainer, stream_generators
 from latentcot.visual.endocot import EndoCoT, EndoCoTConfig, encode_answers
 from latentcot.visual.tasks import TASKS, render
 
@@ -189,8 +189,7 @@ class PuzzleBatches:
                  rank: int = 0, world_size: int = 1) -> None:
         self.data, self.cfg, self.device = data, cfg, device
         self.rank, self.world_size = rank, world_size
-        self.sampler = torch.Generator().manual_seed(rank_seed(seed, rank))
-        self.noise = torch.Generator(device=device).manual_seed(rank_seed(seed, rank) + 1)
+        self.sampler, self.noise = stream_generators(seed, rank, device)
 
     def __len__(self) -> int:
         return int(self.data["puzzle"].shape[0])
