@@ -28,7 +28,7 @@ from latentcot.eval.tts import (
     sample_answers,
     top_vote,
 )
-from latentcot.latent.sampling import Pruning, ThoughtSampler
+from latentcot.latent.sampling import Pruning, ThoughtSampler, mc_dropout
 from latentcot.latent.signals import aligned_change, cumulative_change, net_change, trajectory_signals
 from latentcot.methods import build_method, method_config
 from latentcot.models import build_preset
@@ -105,6 +105,35 @@ def test_samplers_are_seeded_and_change_the_thoughts(coconut, sampler):
     )
     assert not torch.equal(a.samples.thoughts, other.samples.thoughts)
     assert all(not m.training for m in method.modules())  # MC dropout switched back off
+
+
+def test_mc_dropout_samples_a_llama_backbone_and_leaves_it_as_it_was():
+    # Llama blocks have no nn.Dropout: the sampler drops the MLP down projections' inputs instead
+    # (a no-op here once returned N copies of the greedy trajectory without a word)
+    examples = _task()
+    tokenizer = train_word_tokenizer(examples)
+    torch.manual_seed(0)
+    config = method_config("coconut", {"c_thought": 1, "max_latent_stage": 3}, where="test")
+    method = build_method("coconut", config, build_preset("micro-llama", len(tokenizer)), tokenizer).eval()
+    assert not any(isinstance(m, torch.nn.Dropout) for m in method.modules())
+    questions = [ex.question for ex in examples[:3]]
+    greedy = method.reason(questions, max_new_tokens=6)
+    sampler = ThoughtSampler("dropout", dropout=0.3, seed=3)
+    a = sample_answers(method, questions, 4, sampler, max_new_tokens=6)
+    b = sample_answers(method, questions, 4, sampler, max_new_tokens=6)
+    assert torch.equal(a.samples.thoughts, b.samples.thoughts)
+    rows = a.samples.thoughts.reshape(3, 4, -1)
+    assert not torch.allclose(rows[:, 0], rows[:, 1])  # the samples of one question differ
+    after = method.reason(questions, max_new_tokens=6)  # the hooks are gone
+    assert after.texts == greedy.texts and torch.equal(after.latents, greedy.latents)
+    off = sample_answers(method, questions, 2, ThoughtSampler("dropout", dropout=0.0), max_new_tokens=6)
+    torch.testing.assert_close(off.samples.thoughts, greedy.latents.repeat_interleave(2, 0))
+
+
+def test_mc_dropout_refuses_a_model_it_cannot_perturb():
+    with pytest.raises(LatentCotError, match="no nn.Dropout layers and no MLP down_proj"):
+        with mc_dropout(torch.nn.Sequential(torch.nn.Linear(4, 4)), 0.1):
+            pass
 
 
 def test_noise_sigma_scales_the_first_perturbation(coconut):

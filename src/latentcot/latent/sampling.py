@@ -6,7 +6,9 @@ thoughts it feeds back. The reference's two samplers:
 
 * ``noise`` — additive Gaussian noise: every fed-back thought gets ``σ·ε``, ``ε ~ N(0, I)``;
 * ``dropout`` — Monte-Carlo dropout: the backbone's dropout layers are switched on (rate ``p``)
-  for the thought passes, so each sample computes its thoughts through a different sub-network.
+  for the thought passes, so each sample computes its thoughts through a different sub-network
+  (Llama-family blocks have no dropout layers: there the inputs of the MLP down projections are
+  dropped, as the reference does for its Llama backbone; see :func:`mc_dropout`).
 
 The loop: one pass over every question's prefix (``question <bot>``, left-padded), then the KV
 cache, mask and last state are repeated N times (``repeat_interleave``: a question's samples are
@@ -108,18 +110,44 @@ class LatentSamples:
 
 @contextmanager
 def mc_dropout(module: nn.Module, p: float) -> Iterator[None]:
-    """Every ``nn.Dropout`` of ``module`` active at rate ``p`` (train mode) inside the block, restored after."""
+    """Monte-Carlo dropout at rate ``p`` inside the block, the model restored after.
+
+    Where ``module`` has ``nn.Dropout`` layers (GPT-2 and most encoder-style blocks) every one of
+    them is switched to train mode at rate ``p``. Llama-family blocks (Llama, Qwen2, Mistral, ...)
+    have none: their only dropout is a float inside attention, and there is no residual dropout.
+    For them, as the LatentTTS reference does for its Llama backbone, the input of every MLP down
+    projection (``nn.Linear`` named ``down_proj``) is dropped at rate ``p``. A model with neither
+    is refused, so the sampler never silently returns N copies of the greedy trajectory.
+    """
     layers = [m for m in module.modules() if isinstance(m, nn.Dropout)]
-    saved = [(m.p, m.training) for m in layers]
-    for m in layers:
-        m.p = p
-        m.train()
+    if layers:
+        saved = [(m.p, m.training) for m in layers]
+        for m in layers:
+            m.p = p
+            m.train()
+        try:
+            yield
+        finally:
+            for m, (rate, mode) in zip(layers, saved):
+                m.p = rate
+                m.train(mode)
+        return
+    projections = [m for name, m in module.named_modules() if name.endswith("down_proj") and isinstance(m, nn.Linear)]
+    if not projections:
+        raise LatentCotError(
+            f"sampler dropout: {type(module).__name__} has no nn.Dropout layers and no MLP down_proj to drop "
+            "inputs of; use the noise sampler"
+        )
+
+    def drop(_: nn.Module, args: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        return (nn.functional.dropout(args[0], p, training=True), *args[1:])
+
+    hooks = [m.register_forward_pre_hook(drop) for m in projections]
     try:
         yield
     finally:
-        for m, (rate, mode) in zip(layers, saved):
-            m.p = rate
-            m.train(mode)
+        for hook in hooks:
+            hook.remove()
 
 
 @contextmanager
