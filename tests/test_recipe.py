@@ -166,6 +166,10 @@ def test_init_from_starts_coconut_from_a_trained_cot_run_at_stage_1(tmp_path):
         load_config(RunConfig, None, [*TINY, "method={name: coconut, max_latent_stage: 2, start_stage: 4}"])
     with pytest.raises(LatentCotError, match="no checkpoint|not a latentcot checkpoint"):
         build(load_config(RunConfig, None, [*TINY, f"model.init_from={tmp_path}", "method={name: cot}"]), [], [])
+    # dropout is a preset's; a warm start keeps its own config's rate, and saying otherwise is refused
+    with pytest.raises(LatentCotError, match="model.dropout=0.1: only a preset built from scratch"):
+        build(load_config(RunConfig, None, [*TINY, f"model.init_from={tmp_path / 'cot'}", "model.dropout=0.1",
+                                            "method={name: coconut, max_latent_stage: 2}"]), [], [])
 
 
 def test_demo_takes_a_seed_and_warm_starts_the_latent_methods_from_its_cot_run(tmp_path):

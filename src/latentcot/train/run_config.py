@@ -46,7 +46,7 @@ class DataConfig:
 class ModelConfig:
     name_or_path: str = option("tiny", f"a preset ({', '.join(PRESET_NAMES)}) or a Hugging Face model name/folder")
     tokenizer: str = option("", "tokenizer name/folder; '' = word-level trained on the data for presets, the model's own otherwise")
-    dropout: float = option(0.0, "dropout for presets built from scratch")
+    dropout: float = option(0.0, "dropout for presets built from scratch (refused with init_from or a Hugging Face model: they keep their own)")
     max_positions: int = option(1024, "longest sequence for presets")
     init_from: str = option(
         "", "start from the backbone and tokenizer of a trained run (its folder or a checkpoint folder), e.g. a "
