@@ -10,7 +10,7 @@ from latentcot.data.record import ReasoningExample
 from latentcot.data.tokenizer import train_word_tokenizer
 from latentcot.errors import LatentCotError
 from latentcot.methods import METHODS, build_method, method_config
-from latentcot.methods.sequences import ANSWER_SEPARATOR, extract_answer
+from latentcot.methods.sequences import ANSWER_SEPARATOR, encode, extract_answer
 from latentcot.models import build_preset
 
 torch.set_num_threads(1)  # tiny models: one thread is fastest on a shared 2-core machine
@@ -151,6 +151,20 @@ def test_a_trained_coconut_answers_correctly():
 def test_extract_answer():
     assert extract_answer("Tom is a lempus. ### Tom is a wumpus.") == "Tom is a wumpus."
     assert extract_answer("no separator ") == "no separator"
+
+
+def test_encode_memo_is_exact_and_follows_added_tokens():
+    from latentcot.data.tokenizer import train_word_tokenizer
+
+    tokenizer = train_word_tokenizer(_task())
+    text = "1 + 2 = 3.\n<new> ###"
+    fresh = tokenizer(text, add_special_tokens=False).input_ids
+    first = encode(tokenizer, text)
+    assert first == fresh and encode(tokenizer, text) == fresh
+    first.append(-1)  # each call returns its own list: the memo cannot be changed through it
+    assert encode(tokenizer, text) == fresh
+    tokenizer.add_tokens(["<new>"])  # the same text now splits differently; no stale ids
+    assert encode(tokenizer, text) == tokenizer(text, add_special_tokens=False).input_ids != fresh
 
 
 def test_coconut_curriculum_layout():
