@@ -40,12 +40,13 @@ def from_demo_seeds(path: Path) -> list[dict]:
             for r in data["runs"] if r.get("methods") and "simcot" in r["methods"]]
 
 
-def from_study(path: Path) -> list[dict]:
+def from_study(path: Path, only: str = "") -> list[dict]:
+    """A latent_study JSON's Coconut and SIM-CoT rows (``only``: just this method's)."""
     data = json.loads(path.read_text())
     names = {"coconut": "coconut", "simcot-coconut": "simcot"}
     return [{"recipe": STUDY, "method": names[r["method"]], "k": r["k"], "seed": data["settings"]["seed"],
              "accuracy": r["accuracy"], "steps": data["settings"]["steps"], "source": path.name}
-            for r in data["runs"] if r["method"] in names]
+            for r in data["runs"] if r["method"] in names and names[r["method"]] == (only or names[r["method"]])]
 
 
 def load(args: argparse.Namespace) -> list[dict]:
@@ -53,8 +54,9 @@ def load(args: argparse.Namespace) -> list[dict]:
     for name in args.simcot_seeds:
         rows += from_simcot_seeds(RESULTS / name)
     rows += from_demo_seeds(RESULTS / args.demo_seeds)
-    for name in args.study:
-        rows += from_study(RESULTS / name)
+    for entry in args.study:
+        name, _, only = entry.partition(":")
+        rows += from_study(RESULTS / name, only)
     seen: dict[tuple, dict] = {}
     for r in rows:  # one result per (recipe, method, k, seed): the first listed wins
         seen.setdefault((r["recipe"], r["method"], r["k"], r["seed"]), r)
