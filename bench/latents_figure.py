@@ -6,7 +6,9 @@ assembled from runs other scripts made and recorded (nothing is trained here):
 - the demo's recipe (CoT start, ``latent_scale: embedding``, 3 epochs per stage): ``latentcot demo``
   over seeds (``bench/demo_seeds.py``: SIM-CoT with 1 thought per step) and ``bench/simcot_seeds.py``
   (``--methods coconut,simcot --cs C``); k = 4·c step latents (plus the answer thought);
-- from scratch, 3,000 steps (``bench/latent_study.py``, the first study): k latents in all.
+- from scratch, 3,000 steps (``bench/latent_study.py``): k latents in all; Coconut's rows from the
+  first study, SIM-CoT's from runs with its reference-code defaults (the first study's SIM-CoT
+  rows were made before them and stay in their own tables).
 
 Writes a Markdown table (per k: each seed's accuracy, the mean, seeds ≥ 95%) and one plot
 (mean with each seed as a dot, one line per method and recipe).
@@ -115,12 +117,19 @@ def main() -> None:
                                                           "simcot_seeds_coconut.json"],
                    help="bench/simcot_seeds.py results (bench/results/ names); missing files are skipped")
     p.add_argument("--demo-seeds", default="demo_seeds.json")
-    p.add_argument("--study", nargs="*", default=["latent_study_chain.json", "latent_study_chain_seed1.json",
-                                                  "latent_study_chain_seed2.json"])
+    # Coconut's rows from the first study; SIM-CoT's from runs with its reference-code defaults
+    # (commit 80d071b on): the first study's SIM-CoT rows predate them (docs/results/latent_study_chain*.md)
+    p.add_argument("--study", nargs="*", default=[
+        "latent_study_chain.json:coconut", "latent_study_chain_seed1.json:coconut", "latent_study_chain_seed2.json:coconut",
+        "latent_study_chain_k1216_seed1.json", "latent_study_chain_k1216_seed2.json",
+        "latent_study_chain_simcot_seed0.json", "latent_study_chain_simcot48_seed1.json",
+        "latent_study_chain_simcot48_seed2.json"],
+        help="bench/latent_study.py results (bench/results/ names; NAME.json:METHOD keeps one method's rows)")
     p.add_argument("--doc", default=str(ROOT / "docs/results/latents_figure.md"))
     p.add_argument("--plot", default=str(ROOT / "docs/results/latents_figure.png"))
     a = p.parse_args()
     a.simcot_seeds = [n for n in a.simcot_seeds if (RESULTS / n).is_file()]
+    a.study = [n for n in a.study if (RESULTS / n.partition(":")[0]).is_file()]
     rows = load(a)
     plot(rows, Path(a.plot))
     sources = sorted({r["source"] for r in rows})
@@ -131,7 +140,10 @@ def main() -> None:
         f"Running sums of 5 terms mod 10 (4 steps), held-out questions of another seed. {DEMO}: `latentcot demo`'s "
         "settings (the latent runs start from the seed's CoT model; 93 steps per epoch: 3,720 steps = 40 epochs, "
         "5,580 = 60), k = 4·c step latents plus the answer thought. "
-        f"{STUDY}: `bench/latent_study.py` (micro preset, 200 held-out questions), k latents in all. Chance is 10%.", "",
+        f"{STUDY}: `bench/latent_study.py` (micro preset, 200 held-out questions), k latents in all; its SIM-CoT rows "
+        "use SIM-CoT's reference-code defaults (step CE summed per row, step tokens through the base embedding, "
+        "thoughts past the last step write the answer), the first study's older SIM-CoT rows stay in "
+        "docs/results/latent_study_chain*.md. Chance is 10%.", "",
         *table(rows), "", f"![accuracy vs latents](results/{Path(a.plot).name})", ""])
     Path(a.doc).write_text(text)
     print(text)
