@@ -115,9 +115,9 @@ def build(cfg: RunConfig, train: list[ReasoningExample], held_out: list[Reasonin
     options = dict(cfg.method)
     name = options.pop("name")
     if cfg.model.dropout and (cfg.model.init_from or cfg.model.name_or_path not in PRESETS):
-        start = f"model.init_from={cfg.model.init_from}" if cfg.model.init_from else cfg.model.name_or_path
+        given = f"model.init_from={cfg.model.init_from}" if cfg.model.init_from else cfg.model.name_or_path
         raise LatentCotError(
-            f"model.dropout={cfg.model.dropout}: only a preset built from scratch takes it; {start} keeps the "
+            f"model.dropout={cfg.model.dropout}: only a preset built from scratch takes it; {given} keeps the "
             "dropout of its own saved config (set it there, or drop model.dropout)"
         )
     if cfg.model.init_from:  # the trained run's own tokenizer and weights; the method adds its tokens
