@@ -56,6 +56,7 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--note", default="", help="a sentence added to the doc (e.g. what else ran on the cores)")
     p.add_argument("--out", default=str(ROOT / "bench/results/collate_memo.json"))
     p.add_argument("--doc", default=str(ROOT / "docs/results/collate_memo.md"))
     a = p.parse_args()
@@ -96,7 +97,7 @@ def main() -> None:
         f"The demo's SIM-CoT (shallow-128, running sums of 5 terms, batch {a.batch_size}) at its all-latent stage, "
         f"{a.batches} batches; memo off (every piece tokenised) against memo on (warm, as from the second epoch on), "
         f"alternating, best of {a.rounds} rounds; training step = collate + forward + backward + AdamW.", "",
-        *lines, ""])
+        *lines, "", *([a.note, ""] if a.note else [])])
     Path(a.doc).write_text(text)
     print(text)
 
