@@ -154,8 +154,6 @@ def test_extract_answer():
 
 
 def test_encode_memo_is_exact_and_follows_added_tokens():
-    from latentcot.data.tokenizer import train_word_tokenizer
-
     tokenizer = train_word_tokenizer(_task())
     text = "1 + 2 = 3.\n<new> ###"
     fresh = tokenizer(text, add_special_tokens=False).input_ids
