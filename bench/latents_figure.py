@@ -48,7 +48,7 @@ def from_study(path: Path, only: str = "") -> list[dict]:
     names = {"coconut": "coconut", "simcot-coconut": "simcot"}
     return [{"recipe": STUDY, "method": names[r["method"]], "k": r["k"], "seed": data["settings"]["seed"],
              "accuracy": r["accuracy"], "steps": data["settings"]["steps"], "source": path.name}
-            for r in data["runs"] if r["method"] in names and names[r["method"]] == (only or names[r["method"]])]
+            for r in data["runs"] if r["method"] in names and (not only or names[r["method"]] == only)]
 
 
 def load(args: argparse.Namespace) -> list[dict]:
