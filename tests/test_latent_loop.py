@@ -179,8 +179,8 @@ def test_no_query_row_is_fully_masked(monkeypatch, preset):
     ids, mask, _ = _batch()
     assert not bool(mask.all())  # the batch really is padded
     out = latent_forward(model, model.get_input_embeddings()(ids), mask, ids == LATENT)
-    masks = [m for m in seen if m is not None]
-    assert masks and all(bool(m.any(-1).all()) for m in masks)
+    allowed = [m if m.dtype == torch.bool else m == 0 for m in seen if m is not None]  # boolean or additive
+    assert allowed and all(bool(a.any(-1).all()) for a in allowed)
     assert torch.isfinite(out.hidden_states).all()
 
 
@@ -206,3 +206,69 @@ def test_bidirectional_prefix_equals_a_prefix_lm_reference(preset):
     torch.testing.assert_close(think(model, changed, mask, T).hidden_states[:, 0], causal)  # causal: it cannot
     with pytest.raises(LatentCotError, match="past the first latent"):
         think(model, prefix, mask, T, full_prefix=P + 2)
+
+
+def test_sdpa_takes_the_additive_mask_with_the_same_bits_as_the_boolean_one():
+    """The loop hands sdpa an additive -inf/0 mask made once per pass instead of the boolean
+    pattern (which sdpa would convert in every layer): a padded batch's hidden states are
+    bit-identical either way."""
+    model = _model()
+    assert model.config._attn_implementation == "sdpa"
+    ids, mask, _ = _batch()
+    embeds = model.get_input_embeddings()(ids)
+    additive = attention_mask_4d(model, mask, ids.shape[1], embeds.dtype)
+    assert additive.dtype == embeds.dtype and set(additive.unique().tolist()) == {0.0, float("-inf")}
+    pattern = additive == 0  # the boolean mask sdpa was given before
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    with torch.no_grad():
+        a = model.base_model(inputs_embeds=embeds, attention_mask=additive, position_ids=positions).last_hidden_state
+        b = model.base_model(inputs_embeds=embeds, attention_mask=pattern, position_ids=positions).last_hidden_state
+    assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("preset", ["micro", "micro-llama"])
+def test_the_roomy_cache_generates_the_same_bits_as_transformers_cache(monkeypatch, preset):
+    """Inference writes keys and values into preallocated room instead of concatenating: a padded
+    batch's thoughts, hidden states and 40 greedy tokens (past the first room, so it regrows) are
+    bit-identical to transformers' DynamicCache."""
+    from transformers import DynamicCache
+
+    import latentcot.latent.loop as loop
+    from latentcot.latent.cache import RoomyLayer
+
+    model = _model(preset)
+    assert all(type(layer) is RoomyLayer for layer in loop.new_cache(model.config).layers)
+    questions = [[5, 6, 7, 8, 9, 10, 11], [12, 13], [14, 15, 16, 17]]
+    roomy = _think_and_generate(model, questions, 3, max_new_tokens=80, eos=-1)
+    monkeypatch.setattr(loop, "new_cache", lambda config: DynamicCache(config=config))
+    plain = _think_and_generate(model, questions, 3, max_new_tokens=80, eos=-1)
+    assert roomy.tokens.shape[1] == 80 and torch.equal(roomy.tokens, plain.tokens)
+    assert torch.equal(roomy.hidden_states, plain.hidden_states)
+
+
+def test_the_roomy_cache_follows_crop_select_and_autograd():
+    """Crop keeps writing into the room at the new length; ``batch_select_indices`` (a new
+    tensor) is adopted into fresh room; under autograd it concatenates like DynamicLayer, so the
+    graph through the cache stays intact."""
+    from transformers.cache_utils import DynamicLayer
+
+    from latentcot.latent.cache import RoomyLayer
+
+    torch.manual_seed(0)
+    steps = [torch.randn(3, 2, n, 4) for n in (5, 1, 1, 2)]
+    roomy, plain = RoomyLayer(), DynamicLayer()
+    with torch.no_grad():
+        for i, s in enumerate(steps):
+            assert all(torch.equal(a, b) for a, b in zip(roomy.update(s, -s), plain.update(s, -s)))
+            if i == 1:
+                roomy.crop(-2), plain.crop(-2)
+        roomy.batch_select_indices(torch.tensor([2, 0])), plain.batch_select_indices(torch.tensor([2, 0]))
+        more = torch.randn(2, 2, 3, 4)
+        k, v = roomy.update(more, more)
+        assert torch.equal(k, plain.update(more, more)[0]) and k.shape == (2, 2, 10, 4)
+    x = torch.randn(3, 2, 4, 4, requires_grad=True)
+    trained = RoomyLayer()
+    keys, _ = trained.update(x * 2, x)
+    keys2, _ = trained.update(x * 3, x)
+    keys2.sum().backward()
+    assert torch.equal(x.grad, torch.full_like(x, 5.0))  # both updates reach x through the cache

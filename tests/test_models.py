@@ -77,3 +77,46 @@ def test_resize_rejects_an_unknown_init_token():
     add_latent_tokens(tok)
     with pytest.raises(LatentCotError, match="init_from token"):
         resize_for_tokenizer(model, tok, init_from="▁blorpus")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_inplace_gelu_new_gives_the_same_bits_and_gradients(dtype):
+    """The in-place ``gelu_new`` is a speed change only: the same bits as transformers' module
+    without autograd (over a wide range, including large and tiny values), and transformers' own
+    forward, hence the same gradients, when a gradient flows."""
+    from transformers.activations import NewGELUActivation
+
+    from latentcot.models.activations import InPlaceNewGELU
+
+    torch.manual_seed(0)
+    x = torch.cat([torch.randn(100_000) * 6, torch.randn(1000) * 1e4, torch.randn(1000) * 1e-6]).to(dtype)
+    reference, fast = NewGELUActivation(), InPlaceNewGELU()
+    with torch.no_grad():
+        before = x.clone()
+        assert torch.equal(fast(x), reference(x))
+        assert torch.equal(x, before)  # the input is not written
+    a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
+    reference(a).square().sum().backward()
+    fast(b).square().sum().backward()
+    assert torch.equal(a.grad, b.grad)
+
+
+def test_loaded_gpt2_models_run_the_inplace_gelu(tmp_path):
+    """Presets and saved models both get the in-place activation, and a saved model's outputs are
+    bit-identical to the same weights with transformers' activation."""
+    from transformers import AutoModelForCausalLM
+    from transformers.activations import NewGELUActivation
+
+    from latentcot.models.activations import InPlaceNewGELU
+
+    model = load_backbone("micro", vocab_size=30).eval()
+    acts = [m for m in model.modules() if isinstance(m, NewGELUActivation)]
+    assert acts and all(type(m) is InPlaceNewGELU for m in acts)
+    model.save_pretrained(tmp_path / "m")
+    loaded = load_backbone(tmp_path / "m")
+    plain = AutoModelForCausalLM.from_config(model.config).eval()  # transformers' modules, same weights
+    plain.load_state_dict(model.state_dict())
+    assert any(type(m) is NewGELUActivation for m in plain.modules())
+    ids = torch.randint(0, 30, (3, 17))
+    with torch.no_grad():
+        assert torch.equal(loaded(ids).logits, plain(ids).logits)

@@ -19,6 +19,7 @@ import torch
 from latentcot.data.record import ReasoningExample
 from latentcot.eval.answers import is_correct
 from latentcot.methods.base import Method
+from latentcot.methods.sequences import question_ids
 
 
 @dataclass
@@ -128,10 +129,11 @@ def evaluate(
 
 def length_order(questions: Sequence[str], method: Method) -> list[int]:
     """Indices of ``questions`` sorted by prompt length in tokens (characters without a
-    tokenizer), stable, for length bucketing."""
+    tokenizer), stable, for length bucketing. The question's ids come from the methods' own
+    memoised encoder, so the batches that follow do not tokenise them again."""
     tokenizer = getattr(method, "tokenizer", None)
     if tokenizer is not None and questions:
-        lengths = [len(ids) for ids in tokenizer(list(questions), add_special_tokens=False)["input_ids"]]
+        lengths = [len(question_ids(tokenizer, q)) for q in questions]
     else:
         lengths = [len(q) for q in questions]
     return sorted(range(len(questions)), key=lambda i: lengths[i])

@@ -7,7 +7,8 @@ rows start in the same column. Positions marked in ``latent_mask`` take, instead
 embedding, the last hidden state of the position before them (optionally through
 ``project``). The loop runs
 
-1. one pass over every column before the first latent column (filling a ``DynamicCache``),
+1. one pass over every column before the first latent column (filling a ``DynamicCache`` whose
+   layers grow in place at inference, :mod:`latentcot.latent.cache`),
 2. one one-position pass per column from the first to the last latent column; in each, a row
    gets its continuous thought or — when it has fewer latents than the batch maximum — its
    next real token's embedding, chosen by one ``torch.where`` for the whole batch,
@@ -31,6 +32,7 @@ import torch.nn.functional as F
 from transformers import DynamicCache, PreTrainedModel
 
 from latentcot.errors import LatentCotError
+from latentcot.latent.cache import new_cache
 
 Project = Callable[[torch.Tensor], torch.Tensor]
 
@@ -93,7 +95,7 @@ def attention_mask_4d(backbone: PreTrainedModel, mask_so_far: torch.Tensor, q_le
     Flash-attention-2 unpads sequences itself, so it keeps the 2D mask too.
 
     Args:
-        backbone: supplies the attention implementation (``sdpa`` takes a boolean mask, ``eager`` an additive one).
+        backbone: supplies the attention implementation (``sdpa`` or ``eager``: an additive mask either way).
         mask_so_far: (batch, past + q_len) 1 for real positions, 0 for padding.
         q_len: positions computed in this pass (the last ``q_len`` columns).
         dtype: dtype of the additive mask for eager attention.
@@ -116,11 +118,17 @@ def attention_mask_4d(backbone: PreTrainedModel, mask_so_far: torch.Tensor, q_le
 
 def attention_mask_from(backbone: PreTrainedModel, allowed: torch.Tensor, dtype: torch.dtype, what: str) -> torch.Tensor:
     """A boolean (batch, 1, q_len, keys) pattern of which keys each query may read, in the form the
-    backbone's attention takes: itself for ``sdpa``, an additive mask of ``dtype`` for ``eager``;
-    other implementations cannot take an arbitrary pattern (``what`` names the caller's in the error)."""
+    backbone's attention takes: an additive mask of ``dtype`` (0 where allowed; -inf for ``sdpa``,
+    the dtype's minimum for ``eager``); other implementations cannot take an arbitrary pattern
+    (``what`` names the caller's in the error).
+
+    ``sdpa`` would take the boolean pattern itself, but ``scaled_dot_product_attention`` turns a
+    boolean mask into exactly this -inf/0 one on every call, i.e. once per layer; made here, it
+    is made once per pass (the same numbers, measured faster on CPU: docs/results/generation_speed.md).
+    """
     implementation = backbone.config._attn_implementation
     if implementation == "sdpa":
-        return allowed
+        return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill(~allowed, float("-inf"))
     if implementation != "eager":
         raise LatentCotError(f"{what} needs sdpa or eager attention, not {implementation!r}")
     return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill(~allowed, torch.finfo(dtype).min)
@@ -187,7 +195,7 @@ def latent_forward(
         A :class:`LatentForward`.
     """
     batch, seq, hidden = inputs_embeds.shape
-    cache = DynamicCache(config=backbone.config)
+    cache = new_cache(backbone.config)
     positions = position_ids(attention_mask)
     columns = latent_mask.any(0).nonzero().flatten().tolist()
     if not columns:  # no latents: one ordinary pass

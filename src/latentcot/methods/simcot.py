@@ -40,12 +40,13 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from latentcot.config import from_dict, option
 from latentcot.data.record import ReasoningExample
 from latentcot.errors import LatentCotError
 from latentcot.latent import latent_forward
+from latentcot.latent.cache import new_cache
 from latentcot.latent.generate import Generation
 from latentcot.latent.loop import _cache_keyword  # transformers 5.x renamed the cache keyword
 from latentcot.methods.base import Batch, LossOutput, ReasonOutput
@@ -366,7 +367,7 @@ class SimCot(nn.Module):
         finished = torch.zeros(len(x), dtype=torch.bool, device=x.device)
         written: list[torch.Tensor] = []
         with self._decoder() as decoder:
-            x, cache, seen = x.to(decoder.dtype), DynamicCache(config=decoder.config), 0
+            x, cache, seen = x.to(decoder.dtype), new_cache(decoder.config), 0
             keyword = _cache_keyword(type(decoder.base_model))
             for _ in range(max_new_tokens or self.config.max_step_tokens):
                 h = decoder.base_model(

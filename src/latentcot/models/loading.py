@@ -10,6 +10,7 @@ import torch
 from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerBase
 
 from latentcot.errors import LatentCotError
+from latentcot.models.activations import use_inplace_activations
 from latentcot.models.presets import PRESETS, build_preset
 
 
@@ -26,7 +27,9 @@ def load_backbone(
         **overrides: preset builder arguments (``dropout``, ``max_positions``, ...).
 
     Returns:
-        The model, in train mode for presets and eval mode for pretrained loads (HF default).
+        The model, in train mode for presets and eval mode for pretrained loads (HF default), with
+        ``gelu_new`` run in place when no gradient flows (bit-identical; see
+        :mod:`latentcot.models.activations`).
 
     Raises:
         LatentCotError: a preset without ``vocab_size``, or nothing loadable at ``name_or_path``.
@@ -35,15 +38,19 @@ def load_backbone(
     if name in PRESETS:
         if vocab_size is None:
             raise LatentCotError(f"model preset '{name}': needs vocab_size (the tokenizer's length)")
-        return build_preset(name, vocab_size, **overrides)
+        model = build_preset(name, vocab_size, **overrides)
+        use_inplace_activations(model)
+        return model
     if looks_local(name) and not Path(name).is_dir():
         raise LatentCotError(f"model '{name}': no such local folder (and not a preset: {', '.join(PRESETS)})")
     try:
         # safetensors only: transformers never unpickles a pytorch_model.bin for us
-        return AutoModelForCausalLM.from_pretrained(name, dtype=dtype, use_safetensors=True)
+        model = AutoModelForCausalLM.from_pretrained(name, dtype=dtype, use_safetensors=True)
     except (OSError, ValueError) as err:
         reason = str(err).splitlines()[0]
         raise LatentCotError(f"model '{name}': not a preset ({', '.join(PRESETS)}) and cannot be loaded ({reason})") from None
+    use_inplace_activations(model)
+    return model
 
 
 def looks_local(name: str) -> bool:
