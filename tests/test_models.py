@@ -82,8 +82,8 @@ def test_resize_rejects_an_unknown_init_token():
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_inplace_gelu_new_gives_the_same_bits_and_gradients(dtype):
     """The in-place ``gelu_new`` is a speed change only: the same bits as transformers' module
-    without autograd (over a wide range, including large and tiny values), and transformers' own
-    forward, hence the same gradients, when a gradient flows."""
+    without autograd (over a wide range, including large and tiny values), and the same output
+    and gradient when a gradient flows."""
     from transformers.activations import NewGELUActivation
 
     from latentcot.models.activations import InPlaceNewGELU
@@ -95,15 +95,21 @@ def test_inplace_gelu_new_gives_the_same_bits_and_gradients(dtype):
         before = x.clone()
         assert torch.equal(fast(x), reference(x))
         assert torch.equal(x, before)  # the input is not written
-    a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
-    reference(a).square().sum().backward()
-    fast(b).square().sum().backward()
-    assert torch.equal(a.grad, b.grad)
+    # with autograd: the same output and gradient, bit for bit, when x comes out of a layer (as
+    # in a model) and the loss weights every element differently
+    weight = torch.randn(x.shape[0]).to(dtype)
+    grads = []
+    for module in (reference, fast):
+        leaf = x.clone().requires_grad_()
+        out = module(leaf * 1.5)
+        (out * weight).sum().backward()
+        grads.append((out.detach(), leaf.grad))
+    assert torch.equal(grads[0][0], grads[1][0]) and torch.equal(grads[0][1], grads[1][1])
 
 
 def test_loaded_gpt2_models_run_the_inplace_gelu(tmp_path):
-    """Presets and saved models both get the in-place activation, and a saved model's outputs are
-    bit-identical to the same weights with transformers' activation."""
+    """Presets and saved models both get the in-place activation, and a saved model's outputs and
+    gradients are bit-identical to the same weights with transformers' activation."""
     from transformers import AutoModelForCausalLM
     from transformers.activations import NewGELUActivation
 
@@ -120,3 +126,9 @@ def test_loaded_gpt2_models_run_the_inplace_gelu(tmp_path):
     ids = torch.randint(0, 30, (3, 17))
     with torch.no_grad():
         assert torch.equal(loaded(ids).logits, plain(ids).logits)
+    # training: the same loss and the same gradient for every weight, bit for bit
+    for m in (loaded, plain):
+        m.train()
+        m(ids, labels=ids).loss.backward()
+    for (name, a), (_, b) in zip(loaded.named_parameters(), plain.named_parameters()):
+        assert torch.equal(a.grad, b.grad), name

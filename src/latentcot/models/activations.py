@@ -5,7 +5,10 @@ GPT-2 (and every config with ``activation_function: gelu_new``) runs transformer
 new tensor. At inference that costs a quarter of a small GPT-2's prefill on CPU. The stand-in
 runs the same operations in the same order on one buffer, so it gives the same bits (the only
 reordering is the exact multiplication by 0.5); whenever autograd may need the intermediates it
-runs transformers' own forward. ``torch.nn.functional.gelu(approximate="tanh")`` would be faster
+runs transformers' own forward. (A single autograd node that saves the input and the tanh and
+replays autograd's gradient operations gives the same bits too, but measured slower than
+autograd's seven nodes: 20.9 vs 17.1 ms forward+backward at (32, 40, 512), 258 vs 192 ms at
+(8, 256, 3072), one CPU thread; so training keeps transformers' forward.) ``torch.nn.functional.gelu(approximate="tanh")`` would be faster
 still, but it rounds differently (up to 2.4e-7 in float32), and a trained model's greedy answers
 must not move with a speed change.
 """
