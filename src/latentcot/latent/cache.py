@@ -57,7 +57,7 @@ class RoomyLayer(DynamicLayer):
             batch, heads = key_states.shape[:2]
             room = (key_states.new_empty(batch, heads, size, key_states.shape[-1]),
                     value_states.new_empty(batch, value_states.shape[1], size, value_states.shape[-1]))
-            if old:
+            if old and self.keys is not None and self.values is not None:
                 room[0][:, :, :old].copy_(self.keys)
                 room[1][:, :, :old].copy_(self.values)
             self._room = room
