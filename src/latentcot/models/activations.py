@@ -8,9 +8,9 @@ reordering is the exact multiplication by 0.5); whenever autograd may need the i
 runs transformers' own forward. (A single autograd node that saves the input and the tanh and
 replays autograd's gradient operations gives the same bits too, but measured slower than
 autograd's seven nodes: 20.9 vs 17.1 ms forward+backward at (32, 40, 512), 258 vs 192 ms at
-(8, 256, 3072), one CPU thread; so training keeps transformers' forward.) ``torch.nn.functional.gelu(approximate="tanh")`` would be faster
-still, but it rounds differently (up to 2.4e-7 in float32), and a trained model's greedy answers
-must not move with a speed change.
+(8, 256, 3072), one CPU thread; so training keeps transformers' forward.)
+``torch.nn.functional.gelu(approximate="tanh")`` would be faster still, but it rounds differently
+(up to 2.4e-7 in float32), and a trained model's greedy answers must not move with a speed change.
 """
 
 from __future__ import annotations
