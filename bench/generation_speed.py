@@ -86,9 +86,10 @@ def known_keys_only(run: Path, config_type: type) -> Path:
     ``config_type`` (this version's ``RunConfig``) knows, so that an older version can load a
     checkpoint trained by a newer one (the weights and the method's options are untouched)."""
     import dataclasses
-    import hashlib
     import shutil
     import typing
+
+    from latentcot.train.checkpoint import info_checksum
 
     def keep(value: dict, tp: type) -> dict:
         hints = typing.get_type_hints(tp)
@@ -104,9 +105,8 @@ def known_keys_only(run: Path, config_type: type) -> Path:
     for info_file in copy.glob("checkpoints/*/latentcot.json"):
         info = json.loads(info_file.read_text())
         info["config"] = keep(info["config"], config_type)
-        if "checksum" in info:  # the file's own checksum (SHA-256 of its canonical JSON without it)
-            body = json.dumps({k: v for k, v in info.items() if k != "checksum"}, sort_keys=True)
-            info["checksum"] = hashlib.sha256(body.encode()).hexdigest()
+        if "checksum" in info:  # recomputed the way the loading version checks it
+            info["checksum"] = info_checksum(info)
         info_file.write_text(json.dumps(info))
     return copy
 
