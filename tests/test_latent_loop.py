@@ -272,3 +272,66 @@ def test_the_roomy_cache_follows_crop_select_and_autograd():
     keys2, _ = trained.update(x * 3, x)
     keys2.sum().backward()
     assert torch.equal(x.grad, torch.full_like(x, 5.0))  # both updates reach x through the cache
+
+
+@pytest.mark.parametrize("preset", ["micro", "micro-llama"])
+def test_last_only_skips_the_last_layer_elsewhere_and_keeps_cache_and_answers(preset):
+    """``last_only`` passes (the prompt pass at inference): the last layer runs its attention and
+    MLP for the last position alone; the cached keys and values, the last state and the thoughts
+    equal the full pass's to float precision, 30 greedy tokens are the same, and the
+    model's layer is restored after each pass."""
+    from latentcot.latent.last_position import last_position_only
+
+    model = _model(preset)
+    layers = model.base_model.h if preset == "micro" else model.base_model.layers
+    original = layers[-1]
+    ids, mask, _ = _batch()
+    embeds = model.get_input_embeddings()(ids)
+    calls = []
+    hook = original.mlp.register_forward_hook(lambda mod, args, out: calls.append(args[0].shape[1]))
+    with torch.no_grad():
+        full = latent_forward(model, embeds, mask, ids == LATENT)
+        n_full = list(calls)
+        calls.clear()
+        last = latent_forward(model, embeds, mask, ids == LATENT, last_only=True)
+    hook.remove()
+    first = int((ids == LATENT).any(0).nonzero()[0])
+    assert n_full[0] == first and calls[0] == 1  # the prompt pass's last-layer MLP saw one position
+    assert layers[-1] is original
+    assert last.hidden_states.shape == (3, 1, 64)
+    torch.testing.assert_close(last.hidden_states[:, -1], full.hidden_states[:, -1], atol=ATOL, rtol=0)
+    torch.testing.assert_close(last.latents, full.latents, atol=ATOL, rtol=0)
+    for a, b in zip(full.cache.layers, last.cache.layers):
+        assert a.keys.shape == b.keys.shape
+        torch.testing.assert_close(a.keys, b.keys, atol=ATOL, rtol=0)
+        torch.testing.assert_close(a.values, b.values, atol=ATOL, rtol=0)
+    gens = [generate_from_cache(model, out.cache, out.attention_mask, out.hidden_states[:, -1], 30, -1)
+            for out in (full, last)]
+    assert torch.equal(gens[0].tokens, gens[1].tokens)
+    with last_position_only(model) as applied:
+        assert applied and layers[-1] is not original
+    assert layers[-1] is original
+
+
+def test_last_only_leaves_unsupported_layers_alone():
+    """A decoder layer it has no key writer for (Qwen2), or flash attention's 2D masks: the pass
+    runs unchanged and says so."""
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    from latentcot.latent.last_position import last_position_only
+
+    qwen = Qwen2ForCausalLM(Qwen2Config(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                        num_attention_heads=2, num_key_value_heads=2)).eval()
+    with last_position_only(qwen) as applied:
+        assert not applied
+    model = _model()
+    model.config._attn_implementation = "flash_attention_2"
+    with last_position_only(model) as applied:
+        assert not applied
+    ids, mask, _ = _batch()
+    with torch.no_grad():
+        full = latent_forward(qwen, qwen.get_input_embeddings()(ids), mask, ids == LATENT)
+        last = latent_forward(qwen, qwen.get_input_embeddings()(ids), mask, ids == LATENT, last_only=True)
+    assert torch.equal(last.hidden_states[:, -1], full.hidden_states[:, -1])
+    with pytest.raises(LatentCotError, match="last_only"):
+        latent_forward(qwen, qwen.get_input_embeddings()(ids), mask, ids == LATENT, all_layers=True, last_only=True)

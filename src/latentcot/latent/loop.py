@@ -33,6 +33,7 @@ from transformers import DynamicCache, PreTrainedModel
 
 from latentcot.errors import LatentCotError
 from latentcot.latent.cache import new_cache
+from latentcot.latent.last_position import last_position_only
 
 Project = Callable[[torch.Tensor], torch.Tensor]
 
@@ -158,16 +159,22 @@ def _pass(
     cache: DynamicCache,
     all_layers: bool,
     full_prefix: int = 0,
+    last_only: bool = False,
 ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
-    out = backbone.base_model(
-        inputs_embeds=embeds,
-        attention_mask=attention_mask_4d(backbone, mask_so_far, embeds.shape[1], embeds.dtype, full_prefix),
-        position_ids=positions,
-        use_cache=True,
-        output_hidden_states=all_layers,
-        **{_cache_keyword(type(backbone.base_model)): cache},
-    )
-    return out.last_hidden_state, out.hidden_states
+    """One backbone call; with ``last_only`` it returns the last position's state alone, (batch, 1,
+    hidden), and may skip the last layer's work on the other positions
+    (:mod:`latentcot.latent.last_position`)."""
+    with last_position_only(backbone, enabled=last_only and embeds.shape[1] > 1 and not all_layers):
+        out = backbone.base_model(
+            inputs_embeds=embeds,
+            attention_mask=attention_mask_4d(backbone, mask_so_far, embeds.shape[1], embeds.dtype, full_prefix),
+            position_ids=positions,
+            use_cache=True,
+            output_hidden_states=all_layers,
+            **{_cache_keyword(type(backbone.base_model)): cache},
+        )
+    h = out.last_hidden_state
+    return (h[:, -1:] if last_only else h), out.hidden_states
 
 
 def latent_forward(
@@ -178,6 +185,7 @@ def latent_forward(
     project: Project | None = None,
     all_layers: bool = False,
     full_prefix: int = 0,
+    last_only: bool = False,
 ) -> LatentForward:
     """Run a causal LM over a batch in which some positions are continuous thoughts.
 
@@ -191,16 +199,22 @@ def latent_forward(
         all_layers: also return every layer's hidden states.
         full_prefix: the first ``full_prefix`` columns (all before the first latent) attend to each
             other in both directions; 0 = causal (every language-model method).
+        last_only: inference that continues from the last column only (decoding): ``hidden_states``
+            is then (batch, 1, hidden), the last column's, and the last layer skips what only the
+            other columns' outputs need (:mod:`latentcot.latent.last_position`). The thoughts and
+            the cache are as without it. Not with ``all_layers``.
 
     Returns:
         A :class:`LatentForward`.
     """
+    if last_only and all_layers:
+        raise LatentCotError("latent_forward: last_only drops the per-position states that all_layers asks for")
     batch, seq, hidden = inputs_embeds.shape
     cache = new_cache(backbone.config)
     positions = position_ids(attention_mask)
     columns = latent_mask.any(0).nonzero().flatten().tolist()
     if not columns:  # no latents: one ordinary pass
-        h, layers = _pass(backbone, inputs_embeds, attention_mask, positions, cache, all_layers, full_prefix)
+        h, layers = _pass(backbone, inputs_embeds, attention_mask, positions, cache, all_layers, full_prefix, last_only)
         empty = inputs_embeds.new_zeros(batch, 0, hidden)
         counts = latent_mask.sum(-1)
         return LatentForward(h, empty, counts, cache, attention_mask, 1, layers)
@@ -209,7 +223,7 @@ def latent_forward(
     if full_prefix > first:
         raise LatentCotError(f"full_prefix={full_prefix} reaches past the first latent (column {first})")
     h, layers = _pass(backbone, inputs_embeds[:, :first], attention_mask[:, :first], positions[:, :first], cache,
-                      all_layers, full_prefix)
+                      all_layers, full_prefix, last_only)
     hidden_pieces, layer_pieces, fed = [h], [layers], []
     previous = h[:, -1]  # (batch, hidden)
     for col in range(first, last + 1):
@@ -221,7 +235,7 @@ def latent_forward(
         # answer): they are known already, and no later thought needs that pass's output alone
         x = torch.cat([x, inputs_embeds[:, last + 1 :]], 1) if col == last else x
         h, layers = _pass(backbone, x, attention_mask[:, : col + x.shape[1]], positions[:, col : col + x.shape[1]],
-                          cache, all_layers)
+                          cache, all_layers, last_only=last_only)
         hidden_pieces.append(h)
         layer_pieces.append(layers)
         previous = h[:, -1]
@@ -237,7 +251,8 @@ def latent_forward(
     stacked = torch.stack(fed, 1)  # (batch, columns, hidden)
     latents = stacked.gather(1, order[..., None].expand(-1, -1, hidden))  # (batch, k, hidden)
     latents = latents * (torch.arange(k, device=counts.device) < counts[:, None])[..., None]
-    return LatentForward(torch.cat(hidden_pieces, 1), latents, counts, cache, attention_mask, passes, layer_states)
+    states = hidden_pieces[-1] if last_only else torch.cat(hidden_pieces, 1)
+    return LatentForward(states, latents, counts, cache, attention_mask, passes, layer_states)
 
 
 def think(
@@ -272,7 +287,8 @@ def think(
 
 
 def extend(
-    backbone: PreTrainedModel, cache: DynamicCache, attention_mask: torch.Tensor, embeds: torch.Tensor
+    backbone: PreTrainedModel, cache: DynamicCache, attention_mask: torch.Tensor, embeds: torch.Tensor,
+    last_only: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One pass over new positions (all real) on top of ``cache``.
 
@@ -281,6 +297,8 @@ def extend(
         cache: updated in place.
         attention_mask: (batch, past) the mask so far.
         embeds: (batch, new, hidden) input embeddings.
+        last_only: return only the last new position's state, (batch, 1, hidden), skipping the
+            last layer's work for the others (as in :func:`latent_forward`).
 
     Returns:
         (hidden states (batch, new, hidden), the extended attention mask (batch, past + new)).
@@ -288,7 +306,7 @@ def extend(
     new_mask = attention_mask.new_ones(embeds.shape[:2])
     positions = position_ids(new_mask, past_mask=attention_mask)
     mask = torch.cat([attention_mask, new_mask], 1)
-    h, _ = _pass(backbone, embeds, mask, positions, cache, False)
+    h, _ = _pass(backbone, embeds, mask, positions, cache, False, last_only=last_only)
     return h, mask
 
 

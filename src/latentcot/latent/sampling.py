@@ -203,7 +203,7 @@ def sample_trajectories(
         torch.manual_seed(sampler.seed)
         none = torch.zeros_like(prefix_mask, dtype=torch.bool)
         out = latent_forward(
-            backbone, prefix_embeds, prefix_mask, none
+            backbone, prefix_embeds, prefix_mask, none, last_only=True
         )  # the shared prefix, once per question
         cache, mask = out.cache, out.attention_mask.repeat_interleave(n_samples, 0)
         cache.batch_repeat_interleave(n_samples)
@@ -232,7 +232,7 @@ def sample_trajectories(
             cache.batch_select_indices(keep)
             mask = mask[keep]
         end = end_embed.reshape(-1, hidden)
-        h, mask = extend(backbone, cache, mask, end.expand(len(alive), *end.shape))
+        h, mask = extend(backbone, cache, mask, end.expand(len(alive), *end.shape), last_only=True)
         gen = generate_from_cache(backbone, cache, mask, h[:, -1], max_new_tokens, eos_token_id)
     calls += 1 + gen.num_forward_passes
     passes += len(alive) * (1 + gen.num_forward_passes)

@@ -150,7 +150,8 @@ def complete(
     batch = pad_rows(prompts, tokenizer.pad_token_id, device)
     ids = batch["input_ids"]
     latent_mask = ids == latent_id if latent_id is not None else torch.zeros_like(ids, dtype=torch.bool)
-    out = latent_forward(backbone, backbone.get_input_embeddings()(ids), batch["attention_mask"], latent_mask, project)
+    out = latent_forward(backbone, backbone.get_input_embeddings()(ids), batch["attention_mask"], latent_mask, project,
+                         last_only=True)
     gen = generate_from_cache(
         backbone, out.cache, out.attention_mask, out.hidden_states[:, -1], max_new_tokens,
         tokenizer.eos_token_id, temperature, top_p, generator,
