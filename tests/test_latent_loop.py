@@ -335,3 +335,31 @@ def test_last_only_leaves_unsupported_layers_alone():
     assert torch.equal(last.hidden_states[:, -1], full.hidden_states[:, -1])
     with pytest.raises(LatentCotError, match="last_only"):
         latent_forward(qwen, qwen.get_input_embeddings()(ids), mask, ids == LATENT, all_layers=True, last_only=True)
+
+
+@pytest.mark.parametrize("preset", ["micro", "micro-llama"])
+def test_training_without_prefix_states_gives_the_same_loss_and_gradients(preset):
+    """Labels after the thoughts only (Coconut, SIM-CoT): the prompt pass may skip the last layer
+    everywhere but its last column; the loss and every parameter's gradient equal the full pass's
+    to float precision, and a label inside the prompt turns the skip off."""
+    from latentcot.latent.loop import prefix_unlabelled
+
+    ids, mask, labels = _batch()
+    latent_mask = ids == LATENT
+    assert prefix_unlabelled(latent_mask, labels)
+    results = []
+    for prefix_states in (True, False):
+        model = _model(preset).train()
+        out = latent_forward(model, model.get_input_embeddings()(ids), mask, latent_mask, prefix_states=prefix_states)
+        loss = lm_loss(model, out.hidden_states, labels)
+        loss.backward()
+        results.append((loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}, out.hidden_states))
+    (loss_full, grads_full, h_full), (loss_skip, grads_skip, h_skip) = results
+    torch.testing.assert_close(loss_skip, loss_full, atol=ATOL, rtol=0)
+    for name, grad in grads_full.items():
+        torch.testing.assert_close(grads_skip[name], grad, atol=ATOL, rtol=1e-4, msg=name)
+    first = int(latent_mask.any(0).nonzero()[0])
+    assert h_skip.shape == h_full.shape and not h_skip[:, : first - 1].any()  # nothing computed there
+    labels[1, 2] = 7  # a label inside the prompt: the prompt's states are needed again
+    assert not prefix_unlabelled(latent_mask, labels)
+    assert not prefix_unlabelled(torch.zeros_like(latent_mask), labels)  # no thoughts, no prompt pass of its own

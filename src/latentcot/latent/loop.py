@@ -186,6 +186,7 @@ def latent_forward(
     all_layers: bool = False,
     full_prefix: int = 0,
     last_only: bool = False,
+    prefix_states: bool = True,
 ) -> LatentForward:
     """Run a causal LM over a batch in which some positions are continuous thoughts.
 
@@ -203,12 +204,18 @@ def latent_forward(
             is then (batch, 1, hidden), the last column's, and the last layer skips what only the
             other columns' outputs need (:mod:`latentcot.latent.last_position`). The thoughts and
             the cache are as without it. Not with ``all_layers``.
+        prefix_states: False when nothing reads the last-layer states of the columns before the
+            last one ahead of the first latent (training whose labels start after the thoughts,
+            see :func:`prefix_unlabelled`): the prompt pass then skips the last layer's attention
+            and MLP there as ``last_only`` does, and ``hidden_states`` holds zeros in those
+            columns. Gradients reach everything they reach otherwise. Not with ``all_layers``.
 
     Returns:
         A :class:`LatentForward`.
     """
-    if last_only and all_layers:
-        raise LatentCotError("latent_forward: last_only drops the per-position states that all_layers asks for")
+    if (last_only or not prefix_states) and all_layers:
+        raise LatentCotError("latent_forward: last_only / prefix_states=False drop per-position states that "
+                             "all_layers asks for")
     batch, seq, hidden = inputs_embeds.shape
     cache = new_cache(backbone.config)
     positions = position_ids(attention_mask)
@@ -223,7 +230,9 @@ def latent_forward(
     if full_prefix > first:
         raise LatentCotError(f"full_prefix={full_prefix} reaches past the first latent (column {first})")
     h, layers = _pass(backbone, inputs_embeds[:, :first], attention_mask[:, :first], positions[:, :first], cache,
-                      all_layers, full_prefix, last_only)
+                      all_layers, full_prefix, last_only or not prefix_states)
+    if not prefix_states and not last_only:  # columns nothing reads: zeros, so the shapes stay
+        h = torch.cat([h.new_zeros(batch, first - 1, hidden), h], 1)
     hidden_pieces, layer_pieces, fed = [h], [layers], []
     previous = h[:, -1]  # (batch, hidden)
     for col in range(first, last + 1):
@@ -284,6 +293,17 @@ def think(
     latent_mask = torch.zeros(batch, prefix + num_latents, dtype=torch.bool, device=embeds.device)
     latent_mask[:, prefix:] = True
     return latent_forward(backbone, embeds, mask, latent_mask, project, full_prefix=full_prefix)
+
+
+def prefix_unlabelled(latent_mask: torch.Tensor, labels: torch.Tensor) -> bool:
+    """Whether no label is predicted from the columns before the last one ahead of the first
+    latent column, i.e. whether :func:`latent_forward` may run with ``prefix_states=False`` for a
+    next-token loss on ``labels`` (the label at ``t`` is predicted from column ``t - 1``)."""
+    columns = latent_mask.any(0).nonzero()
+    if not len(columns):
+        return False
+    first = int(columns[0])
+    return not bool((labels[:, 1:first] != -100).any())
 
 
 def extend(

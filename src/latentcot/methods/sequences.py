@@ -24,7 +24,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from latentcot.data.tokenizer import LatentTokens, add_latent_tokens
 from latentcot.latent import generate_from_cache, latent_forward, lm_loss
-from latentcot.latent.loop import Project
+from latentcot.latent.loop import Project, prefix_unlabelled
 from latentcot.methods.base import Batch, ReasonOutput
 from latentcot.models import resize_for_tokenizer
 
@@ -119,7 +119,8 @@ def sft_loss(
     """Cross-entropy on the labelled tokens, running ``<latent>`` positions through the latent loop."""
     ids = batch["input_ids"]
     latent_mask = ids == latent_id if latent_id is not None else torch.zeros_like(ids, dtype=torch.bool)
-    out = latent_forward(backbone, backbone.get_input_embeddings()(ids), batch["attention_mask"], latent_mask, project)
+    out = latent_forward(backbone, backbone.get_input_embeddings()(ids), batch["attention_mask"], latent_mask, project,
+                         prefix_states=not prefix_unlabelled(latent_mask, batch["labels"]))
     return lm_loss(backbone, out.hidden_states, batch["labels"])
 
 

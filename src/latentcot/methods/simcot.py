@@ -48,7 +48,7 @@ from latentcot.errors import LatentCotError
 from latentcot.latent import latent_forward
 from latentcot.latent.cache import new_cache
 from latentcot.latent.generate import Generation
-from latentcot.latent.loop import _cache_keyword  # transformers 5.x renamed the cache keyword
+from latentcot.latent.loop import _cache_keyword, prefix_unlabelled  # (transformers 5.x renamed the cache keyword)
 from latentcot.methods.base import Batch, LossOutput, ReasonOutput
 from latentcot.methods.coconut import Coconut, CoconutConfig
 from latentcot.methods.codi import Codi, CodiConfig, apply_lora
@@ -272,14 +272,15 @@ class SimCot(nn.Module):
             out, latents, _ = self.base.losses(batch)
             return out, latents
         ids = batch["input_ids"]  # Coconut: its loss, keeping the thoughts
+        labels, latent_mask = batch["labels"], ids == self.base.tokens.latent
         fwd = latent_forward(
             self.backbone,
             self.backbone.get_input_embeddings()(ids),
             batch["attention_mask"],
-            ids == self.base.tokens.latent,
+            latent_mask,
             self.base.project,
+            prefix_states=not prefix_unlabelled(latent_mask, labels),
         )
-        labels = batch["labels"]
         targets, keep = labels[:, 1:], labels[:, 1:] != -100
         head = self.backbone.get_output_embeddings()
         per_token = F.cross_entropy(head(fwd.hidden_states[:, :-1][keep]).float(), targets[keep], reduction="none")
