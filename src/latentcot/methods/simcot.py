@@ -48,7 +48,6 @@ from latentcot.errors import LatentCotError
 from latentcot.latent import latent_forward
 from latentcot.latent.cache import new_cache
 from latentcot.latent.generate import Generation
-# _cache_keyword: transformers 5.x renamed the cache keyword
 from latentcot.latent.loop import _cache_keyword, prefix_unlabelled
 from latentcot.methods.base import Batch, LossOutput, ReasonOutput
 from latentcot.methods.coconut import Coconut, CoconutConfig
