@@ -224,6 +224,16 @@ def test_sdpa_takes_the_additive_mask_with_the_same_bits_as_the_boolean_one():
         a = model.base_model(inputs_embeds=embeds, attention_mask=additive, position_ids=positions).last_hidden_state
         b = model.base_model(inputs_embeds=embeds, attention_mask=pattern, position_ids=positions).last_hidden_state
     assert torch.equal(a, b)
+    # a pass of one position (decoding) takes a shortcut to the same mask, padding query included
+    for q_len in (1, 2):
+        mask_one = mask.clone()
+        mask_one[2, -1] = 0  # a padding column as the new position: it still sees itself
+        got = attention_mask_4d(model, mask_one, q_len, embeds.dtype)
+        total = mask.shape[1]
+        keys = torch.arange(total)
+        queries = keys[total - q_len :, None]
+        allowed = ((keys <= queries)[None] & mask_one.bool()[:, None, :]) | (keys == queries)[None]
+        assert torch.equal(got, torch.zeros(allowed.shape).masked_fill(~allowed, float("-inf"))[:, None])
 
 
 @pytest.mark.parametrize("preset", ["micro", "micro-llama"])

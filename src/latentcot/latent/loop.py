@@ -108,6 +108,10 @@ def attention_mask_4d(backbone: PreTrainedModel, mask_so_far: torch.Tensor, q_le
         raise LatentCotError(f"a bidirectional prefix needs sdpa or eager attention, not {implementation!r}")
     if not full_prefix and (bool(mask_so_far.all()) or implementation not in ("sdpa", "eager")):
         return mask_so_far
+    if q_len == 1 and not full_prefix:  # one new position (a thought, a decoded token): every real key and itself
+        allowed = mask_so_far.bool().clone()
+        allowed[:, -1] = True
+        return attention_mask_from(backbone, allowed[:, None, None, :], dtype, "a bidirectional prefix")
     total = mask_so_far.shape[1]
     keys = torch.arange(total, device=mask_so_far.device)
     queries = keys[total - q_len :, None]  # (q_len, 1) absolute positions
