@@ -212,7 +212,8 @@ def latent_forward(
             last one ahead of the first latent (training whose labels start after the thoughts,
             see :func:`prefix_unlabelled`): the prompt pass then skips the last layer's attention
             and MLP there as ``last_only`` does, and ``hidden_states`` holds zeros in those
-            columns. Gradients reach everything they reach otherwise. Not with ``all_layers``.
+            columns. Gradients reach everything they reach otherwise (with dropout the random
+            draws differ: fewer positions draw). Not with ``all_layers``.
 
     Returns:
         A :class:`LatentForward`.
