@@ -113,7 +113,8 @@ Cell: held-out accuracy.
 
 Wall time per latent run: {min(walls, default=0):.0f}–{max(walls, default=0):.0f} s ({result['args']['jobs']} runs at once,
 {result['args']['threads']} thread each).
-{result['args'].get('note') or ''}"""
+{result['args'].get('note') or ''}
+"""
     doc.parent.mkdir(parents=True, exist_ok=True)
     doc.write_text(text)
     print(text)
