@@ -116,14 +116,52 @@ def test_gradients_reach_the_first_latent():
 
 
 @torch.no_grad()
-def _think_and_generate(model, questions, k, max_new_tokens=6, eos=4):
+def _think_and_generate(model, questions, k, max_new_tokens=6, eos=4, compact=True):
     width = max(len(q) + 1 for q in questions)
     ids = torch.tensor([[0] * (width - len(q) - 1) + q + [BOT] for q in questions])
     mask = torch.tensor([[0] * (width - len(q) - 1) + [1] * (len(q) + 1) for q in questions])
     embed = model.get_input_embeddings()
     thought = think(model, embed(ids), mask, k)
     h, mask = extend(model, thought.cache, thought.attention_mask, embed(torch.full((len(questions), 1), EOT)))
-    return generate_from_cache(model, thought.cache, mask, h[:, -1], max_new_tokens, eos)
+    return generate_from_cache(model, thought.cache, mask, h[:, -1], max_new_tokens, eos, compact=compact)
+
+
+@pytest.mark.parametrize("preset", ["micro", "micro-llama"])
+def test_compaction_drops_finished_rows_and_changes_no_token(monkeypatch, preset):
+    """Greedy decoding drops rows that have finished from the batch; every row's tokens, count and
+    answer states are those of decoding the whole batch to the end."""
+    from transformers import DynamicCache
+
+    model = _model(preset)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():  # wider random weights than the init's, so that greedy tokens vary
+        for param in model.parameters():
+            param.copy_(torch.randn(param.shape, generator=generator) * 0.3)
+    questions = [[5, 6, 7, 8, 9, 10], [11], [12, 13, 14], [15, 16], [17, 18, 19, 20], [21, 22, 23], [24], [25, 26]]
+    free = _think_and_generate(model, questions, k=2, max_new_tokens=14, eos=-1)
+    # a stop token that rows reach at different steps (and some never): rows finish one by one
+    eos, firsts = None, []
+    for token in free.tokens.unique().tolist():
+        hits = [(row == token).nonzero().flatten().tolist() for row in free.tokens]
+        firsts = [h[0] for h in hits if h]
+        if len(set(firsts)) >= 2 and len(firsts) < len(questions):
+            eos = token
+            break
+    assert eos is not None, "no token of this random model stops rows at different steps"
+    selected = []
+    original = DynamicCache.batch_select_indices
+    monkeypatch.setattr(DynamicCache, "batch_select_indices",
+                        lambda self, idx: (selected.append(len(idx)), original(self, idx))[1])
+    compacted = _think_and_generate(model, questions, k=2, max_new_tokens=14, eos=eos)
+    assert selected and selected[-1] < len(questions)  # rows did leave the batch
+    monkeypatch.setattr(DynamicCache, "batch_select_indices", original)
+    whole = _think_and_generate(model, questions, k=2, max_new_tokens=14, eos=eos, compact=False)
+    assert compacted.rows() == whole.rows()
+    assert torch.equal(compacted.tokens, whole.tokens) and torch.equal(compacted.num_tokens, whole.num_tokens)
+    assert compacted.num_forward_passes == whole.num_forward_passes
+    for i, n in enumerate(whole.num_tokens.tolist()):  # the states each written token was chosen from
+        torch.testing.assert_close(compacted.hidden_states[i, :n], whole.hidden_states[i, :n], atol=ATOL, rtol=0)
+    assert len(set(whole.num_tokens.tolist())) >= 3  # rows stopped at two steps or more, and some never
 
 
 def test_batched_generation_equals_one_by_one():

@@ -2,7 +2,7 @@
 
 Each step projects only the last hidden state of each row to the vocabulary, feeds the chosen
 token through one one-position pass on the cache, and stops a row at its eos (the batch stops
-when every row has). Greedy by default; temperature and nucleus (top-p) sampling use the
+when every row has; greedy decoding also drops finished rows from the batch as they accumulate). Greedy by default; temperature and nucleus (top-p) sampling use the
 ``transformers`` logits warpers.
 """
 
@@ -20,6 +20,8 @@ from transformers.generation.logits_process import (
 
 from latentcot.latent.loop import extend
 
+COMPACT_FRACTION = 4  # compact once a quarter of the rows still decoding have finished
+
 
 @dataclass
 class Generation:
@@ -31,7 +33,8 @@ class Generation:
         num_forward_passes: backbone calls made (one per step after the first token).
         eos_token_id: the stop token (``rows()`` strips it).
         hidden_states: (batch, steps, hidden) the last-layer state each token was chosen from
-            (the answer's hidden trajectory; test-time-scaling signals read it).
+            (the answer's hidden trajectory; test-time-scaling signals read it up to
+            ``num_tokens``); zeros after a row's eos once the row has left the batch.
     """
 
     tokens: torch.Tensor
@@ -60,6 +63,7 @@ def generate_from_cache(
     temperature: float = 0.0,
     top_p: float = 1.0,
     generator: torch.Generator | None = None,
+    compact: bool = True,
 ) -> Generation:
     """Decode up to ``max_new_tokens`` per row, continuing after the cached positions.
 
@@ -73,6 +77,10 @@ def generate_from_cache(
         temperature: 0 for greedy; otherwise sample from softmax(logits / temperature).
         top_p: nucleus sampling mass (with temperature > 0).
         generator: random source for sampling (seeded for reproducible samples).
+        compact: greedy decoding drops finished rows from the batch (and the cache) once at least
+            1/:data:`COMPACT_FRACTION` of the rows still in it have finished, so that rows that
+            stop early stop costing compute; the tokens are those of decoding without it. Sampling
+            never compacts (the random draws would then depend on which rows are left).
 
     Returns:
         A :class:`Generation`; ``rows()`` strips the eos and what follows it.
@@ -85,28 +93,36 @@ def generate_from_cache(
         if top_p < 1.0:
             warpers.append(TopPLogitsWarper(top_p))
     batch = last_hidden.shape[0]
-    finished = torch.zeros(batch, dtype=torch.bool, device=last_hidden.device)
-    num_tokens = torch.zeros(batch, dtype=torch.long, device=last_hidden.device)
-    written: list[torch.Tensor] = []
-    states: list[torch.Tensor] = []
-    hidden, passes = last_hidden, 0
+    device = last_hidden.device
+    # rows still decoding (indices into the batch); finished rows leave the batch when compacted
+    active = torch.arange(batch, device=device)
+    finished = torch.zeros(batch, dtype=torch.bool, device=device)  # over the active rows
+    num_tokens = torch.zeros(batch, dtype=torch.long, device=device)
+    tokens = torch.full((batch, max_new_tokens), eos_token_id, dtype=torch.long, device=device)
+    states = last_hidden.new_zeros(batch, max_new_tokens, last_hidden.shape[-1])
+    hidden, passes, steps = last_hidden, 0, 0
     for step in range(max_new_tokens):
-        logits = head(hidden).float()  # (batch, vocab): only the last position is projected
+        logits = head(hidden).float()  # (active, vocab): only the last position is projected
         if temperature > 0:
             probs = warpers(None, logits).softmax(-1)  # type: ignore[arg-type]
             token = torch.multinomial(probs, 1, generator=generator).squeeze(1)
         else:
             token = logits.argmax(-1)
         token = torch.where(finished, eos_token_id, token)
-        num_tokens += (~finished).long()
-        written.append(token)
-        states.append(hidden)
+        num_tokens[active] += (~finished).long()
+        tokens[active, step] = token
+        states[active, step] = hidden
+        steps = step + 1
         finished |= token == eos_token_id
-        if finished.all() or step == max_new_tokens - 1:
+        done = int(finished.sum())
+        if done == len(active) or step == max_new_tokens - 1:
             break
+        if temperature == 0 and compact and done * COMPACT_FRACTION >= len(active):
+            # greedy rows do not depend on each other: drop the finished ones from the batch
+            keep = (~finished).nonzero().flatten()
+            cache.batch_select_indices(keep)
+            active, token, attention_mask, finished = active[keep], token[keep], attention_mask[keep], finished[keep]
         h, attention_mask = extend(backbone, cache, attention_mask, embed(token)[:, None])
         hidden = h[:, -1]
         passes += 1
-    tokens = torch.stack(written, 1) if written else last_hidden.new_zeros(batch, 0, dtype=torch.long)
-    hidden_states = torch.stack(states, 1) if states else last_hidden.new_zeros(batch, 0, last_hidden.shape[-1])
-    return Generation(tokens, num_tokens, passes, eos_token_id, hidden_states)
+    return Generation(tokens[:, :steps], num_tokens, passes, eos_token_id, states[:, :steps])
