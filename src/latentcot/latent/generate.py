@@ -109,9 +109,10 @@ def generate_from_cache(
         else:
             token = logits.argmax(-1)
         token = torch.where(finished, eos_token_id, token)
-        num_tokens[active] += (~finished).long()
-        tokens[active, step] = token
-        states[active, step] = hidden
+        rows = slice(None) if len(active) == batch else active  # plain slicing until the first compaction
+        num_tokens[rows] += (~finished).long()
+        tokens[rows, step] = token
+        states[rows, step] = hidden
         steps = step + 1
         finished |= token == eos_token_id
         done = int(finished.sum())
