@@ -53,7 +53,6 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from latentcot.data.paths import real_file  # noqa: E402
 
-GPT2_VOCAB = 50257
 # dense bf16 tensor-core peaks (no sparsity), TFLOP/s, from the vendors' data sheets (SXM parts)
 PEAKS = {"H200": 989.4, "H100": 989.4, "A100": 312.0, "L40S": 362.1, "A10": 125.0}
 
@@ -77,10 +76,9 @@ def timed(fn: Callable[[], Any], device: torch.device, repeats: int) -> float:
 def build(args: argparse.Namespace, device: torch.device) -> tuple[Any, Any, Any, list, list, str]:
     """(coconut, cot, tokenizer, training rows, questions, where the questions came from); both
     methods share one backbone."""
-    from tokenizers import models
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+    from train_memory import GPT2_VOCAB, padded_word_tokenizer
+    from transformers import GPT2Config, GPT2LMHeadModel
 
-    from latentcot.data import tokenizer as tok_module
     from latentcot.data.formats import read_examples
     from latentcot.data.generators import generate
     from latentcot.methods import build_method, method_config
@@ -92,16 +90,7 @@ def build(args: argparse.Namespace, device: torch.device) -> tuple[Any, Any, Any
     else:
         questions = generate("chain", args.questions, 1, length=8)
         source = "generated 8-term running sums (no GSM8k-Aug file given)"
-    words = dict(tok_module.train_word_tokenizer([*train_rows, *questions]).get_vocab())
-    target = 0 if args.tiny else GPT2_VOCAB
-    for i in range(target):  # filler words up to GPT-2's vocabulary (the methods add theirs on top)
-        if len(words) >= target:
-            break
-        words.setdefault(f"filler{i}", len(words))
-    raw = tok_module._word_level_tokenizer()
-    raw.model = models.WordLevel(words, unk_token=tok_module.UNK)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=raw, pad_token=tok_module.PAD, bos_token=tok_module.BOS,
-                                        eos_token=tok_module.EOS, unk_token=tok_module.UNK)
+    tokenizer = padded_word_tokenizer([*train_rows, *questions], 0 if args.tiny else GPT2_VOCAB)
     layers, width, heads = (2, 64, 4) if args.tiny else (12, 768, 12)
     config = GPT2Config(vocab_size=len(tokenizer), n_layer=layers, n_embd=width, n_head=heads, n_positions=1024,
                         resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, attn_implementation="sdpa",

@@ -41,28 +41,37 @@ def _status(field: str) -> int:
     raise RuntimeError(f"{field} not in /proc/self/status")
 
 
-def worker(a: argparse.Namespace) -> int:
-    import torch
+def padded_word_tokenizer(rows: list, size: int):  # -> PreTrainedTokenizerFast
+    """The project's word-level tokenizer fitted to ``rows``, padded with filler words to ``size``
+    words (e.g. GPT-2's 50,257, so that the output layer costs what GPT-2's does; the methods add
+    their special tokens on top). Uses only what every version of the package has."""
     from tokenizers import models
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
     from latentcot.data import tokenizer as tok_module
+
+    vocab = dict(tok_module.train_word_tokenizer(rows).get_vocab())
+    for i in range(size):
+        if len(vocab) >= size:
+            break
+        vocab.setdefault(f"filler{i}", len(vocab))
+    raw = tok_module._word_level_tokenizer()
+    raw.model = models.WordLevel(vocab, unk_token=tok_module.UNK)
+    return PreTrainedTokenizerFast(tokenizer_object=raw, pad_token=tok_module.PAD, bos_token=tok_module.BOS,
+                                   eos_token=tok_module.EOS, unk_token=tok_module.UNK)
+
+
+def worker(a: argparse.Namespace) -> int:
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
     from latentcot.data.generators import generate
     from latentcot.methods import build_method, method_config
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     rows = generate("prosqa", a.rows, 0)
-    words = tok_module.train_word_tokenizer(rows).get_vocab()
-    vocab = dict(words)
-    for i in range(GPT2_VOCAB):  # filler words up to GPT-2's vocabulary (the method adds its tokens on top)
-        if len(vocab) >= GPT2_VOCAB:
-            break
-        vocab.setdefault(f"filler{i}", len(vocab))
-    raw = tok_module._word_level_tokenizer()
-    raw.model = models.WordLevel(vocab, unk_token=tok_module.UNK)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=raw, pad_token=tok_module.PAD, bos_token=tok_module.BOS,
-                                        eos_token=tok_module.EOS, unk_token=tok_module.UNK)
+    tokenizer = padded_word_tokenizer(rows, GPT2_VOCAB)
     config = GPT2Config(vocab_size=len(tokenizer), n_layer=12, n_embd=768, n_head=12, n_positions=1024)
     method = build_method("coconut", method_config("coconut", {"c_thought": 1, "max_latent_stage": 6}),
                           GPT2LMHeadModel(config), tokenizer).train()
