@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import random
 import statistics
 import subprocess
@@ -54,7 +55,7 @@ def train(run: Path, args: argparse.Namespace) -> None:
            f"train.epochs={args.epochs}", "eval.max_new_tokens=96", "eval.batch_size=256", f"out_dir={run}",
            "--overwrite"]
     print(" ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True, env={**__import__("os").environ, "OMP_NUM_THREADS": str(args.threads)})
+    subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
 
 
 def main() -> None:

@@ -252,10 +252,10 @@ class StaticRunner:
         real[:, :prefix] = p.mask.bool()
         queries = keys[:prefix, None]
         allowed = ((keys[None, :] <= queries)[None] & real[:, None, :]) | (keys[None, :] == queries)[None]
-        from latentcot.latent.loop import attention_mask_from
+        from latentcot.latent.loop import attention_mask_from, position_ids
 
         prompt_mask = attention_mask_from(self.backbone, allowed[:, None], self.backbone.dtype, "gpu_speed")
-        positions = (p.mask.long().cumsum(-1) - 1).clamp(min=0)
+        positions = position_ids(p.mask)
         out = self.backbone.base_model(inputs_embeds=self.embed(p.ids), attention_mask=prompt_mask,
                                        position_ids=positions, cache=self.cache, use_cache=True)
         self.h.copy_(out.last_hidden_state[:, -1])
@@ -278,11 +278,9 @@ class StaticRunner:
             passes += 1
             if step % 8 == 7 and bool(self.finished.all()):
                 break
-        rows = []
-        for row, n in zip(self.tokens.tolist(), self.count.tolist()):
-            ids = row[:n]
-            rows.append(ids[:-1] if ids and ids[-1] == self.eos else ids)
-        return rows, passes
+        from latentcot.latent.generate import Generation
+
+        return Generation(self.tokens, self.count, passes, self.eos).rows(), passes
 
 
 def prompts_for(method: Any, questions: list[str], device: torch.device) -> Prompts:
