@@ -107,18 +107,32 @@ def test_inplace_gelu_new_gives_the_same_bits_and_gradients(dtype):
     assert torch.equal(grads[0][0], grads[1][0]) and torch.equal(grads[0][1], grads[1][1])
 
 
+def test_gpt2_presets_take_the_fused_tanh_gelu():
+    """The GPT-2 presets use ``gelu_pytorch_tanh``: one fused operation for the same function as
+    GPT-2's ``gelu_new`` (equal to float32 rounding), saved in the config so a reload is the same."""
+    from transformers.activations import NewGELUActivation, PytorchGELUTanh
+
+    model = build_preset("micro", 30)
+    assert model.config.activation_function == "gelu_pytorch_tanh"
+    acts = [m.mlp.act for m in model.transformer.h]
+    assert acts and all(type(a) is PytorchGELUTanh for a in acts)
+    x = torch.linspace(-8, 8, 4001)
+    assert torch.allclose(acts[0](x), NewGELUActivation()(x), atol=1e-6, rtol=0)
+    assert build_causal_lm("gpt2", 30, n_layer=1, hidden=8, n_head=2).config.activation_function == "gelu_new"
+
+
 def test_loaded_gpt2_models_run_the_inplace_gelu(tmp_path):
-    """Presets and saved models both get the in-place activation, and a saved model's outputs and
-    gradients are bit-identical to the same weights with transformers' activation."""
+    """A ``gelu_new`` model (GPT-2's own activation) gets the in-place activation when loaded, and its
+    outputs and gradients are bit-identical to the same weights with transformers' activation."""
     from transformers import AutoModelForCausalLM
     from transformers.activations import NewGELUActivation
 
     from latentcot.models.activations import InPlaceNewGELU
 
-    model = load_backbone("micro", vocab_size=30).eval()
+    build_causal_lm("gpt2", 30, n_layer=2, hidden=64, n_head=2).save_pretrained(tmp_path / "m")
+    model = load_backbone(tmp_path / "m")
     acts = [m for m in model.modules() if isinstance(m, NewGELUActivation)]
     assert acts and all(type(m) is InPlaceNewGELU for m in acts)
-    model.save_pretrained(tmp_path / "m")
     loaded = load_backbone(tmp_path / "m")
     plain = AutoModelForCausalLM.from_config(model.config).eval()  # transformers' modules, same weights
     plain.load_state_dict(model.state_dict())

@@ -25,6 +25,7 @@ def build_causal_lm(
     intermediate: int | None = None,
     dropout: float = 0.0,
     tie_word_embeddings: bool = True,
+    activation: str = "gelu_new",
 ) -> PreTrainedModel:
     """A randomly initialised causal LM from the real ``transformers`` classes.
 
@@ -38,6 +39,10 @@ def build_causal_lm(
         intermediate: MLP width; 4×hidden for GPT-2 and 8/3×hidden (rounded to 32) for Llama by default.
         dropout: dropout everywhere (0 keeps training deterministic and tests exact).
         tie_word_embeddings: share the input embedding with the output projection.
+        activation: GPT-2's MLP activation (a transformers ``ACT2FN`` name). ``gelu_new`` is GPT-2's
+            own; the presets use ``gelu_pytorch_tanh``, the same tanh GELU as one fused operation
+            (rounding differs by at most 2.4e-7), which trains a 2-layer 128-wide GPT-2 17% faster
+            on CPU (docs/latent_methods.md, "Speed against the machine"). Ignored for Llama (SwiGLU).
 
     Returns:
         A ``PreTrainedModel`` (``GPT2LMHeadModel`` or ``LlamaForCausalLM``) in float32.
@@ -49,7 +54,7 @@ def build_causal_lm(
     if arch == "gpt2":
         config: Any = GPT2Config(
             vocab_size=vocab_size, n_positions=max_positions, n_embd=hidden, n_layer=n_layer, n_head=n_head,
-            n_inner=intermediate, resid_pdrop=dropout, embd_pdrop=dropout, attn_pdrop=dropout,
+            n_inner=intermediate, activation_function=activation, resid_pdrop=dropout, embd_pdrop=dropout, attn_pdrop=dropout,
             tie_word_embeddings=tie_word_embeddings, bos_token_id=None, eos_token_id=None,
         )  # fmt: skip
         return GPT2LMHeadModel(config)
@@ -64,17 +69,20 @@ def build_causal_lm(
     raise LatentCotError(f"model: unknown architecture '{arch}' (valid: gpt2, llama)")
 
 
+# GPT-2 presets are trained from scratch, so they take the fused tanh GELU (see build_causal_lm)
+_GPT2 = {"activation": "gelu_pytorch_tanh"}
+
 # name -> builder taking the vocabulary size (and overrides such as dropout or max_positions)
 PRESETS: dict[str, Callable[..., PreTrainedModel]] = {
-    "micro": lambda vocab_size, **kw: build_causal_lm("gpt2", vocab_size, n_layer=2, hidden=64, n_head=2, **kw),
+    "micro": lambda vocab_size, **kw: build_causal_lm("gpt2", vocab_size, n_layer=2, hidden=64, n_head=2, **{**_GPT2, **kw}),
     "micro-llama": lambda vocab_size, **kw: build_causal_lm("llama", vocab_size, n_layer=2, hidden=64, n_head=2, **kw),
-    "tiny": lambda vocab_size, **kw: build_causal_lm("gpt2", vocab_size, n_layer=4, hidden=256, n_head=4, **kw),
+    "tiny": lambda vocab_size, **kw: build_causal_lm("gpt2", vocab_size, n_layer=4, hidden=256, n_head=4, **{**_GPT2, **kw}),
     "tiny-llama": lambda vocab_size, **kw: build_causal_lm("llama", vocab_size, n_layer=4, hidden=256, n_head=4, **kw),
-    "small": lambda vocab_size, **kw: build_causal_lm("gpt2", vocab_size, n_layer=6, hidden=384, n_head=6, **kw),
+    "small": lambda vocab_size, **kw: build_causal_lm("gpt2", vocab_size, n_layer=6, hidden=384, n_head=6, **{**_GPT2, **kw}),
     # wide and shallow: 2 layers, 8 heads, as "Reasoning by Superposition" trains on graphs (768 there)
     **{
         f"shallow-{width}": (lambda vocab_size, width=width, **kw:
-                             build_causal_lm("gpt2", vocab_size, n_layer=2, hidden=width, n_head=8, **kw))
+                             build_causal_lm("gpt2", vocab_size, n_layer=2, hidden=width, n_head=8, **{**_GPT2, **kw}))
         for width in (128, 256, 384, 768)
     },
     # the same with rotary positions (Llama blocks): relative position comes free, which CPU-budget
