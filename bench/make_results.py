@@ -9,7 +9,7 @@ that made it) under docs/results/; this script only concatenates them, in a fixe
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ORDER = ["demo", "simcot_seeds", "latents_figure", "lm_quality", "lm_speed", "roofline", "bucketing", "collate_memo", "generation_speed", "prefix_skip", "train_memory", "graph", "latent_study", "latent_tts", "data_stats", "diffusion_jit_toy", "diffusion_cotj", "endocot", "visual_trainer_overhead", "diffusion_trainer_overhead"]
+ORDER = ["demo", "simcot_seeds", "latents_figure", "lm_quality", "lm_speed", "roofline", "bucketing", "collate_memo", "generation_speed", "prefix_skip", "preset_gelu", "train_memory", "graph", "latent_study", "latent_tts", "data_stats", "diffusion_jit_toy", "diffusion_cotj", "endocot", "visual_trainer_overhead", "diffusion_trainer_overhead"]
 
 
 def main() -> None:
