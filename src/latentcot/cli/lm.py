@@ -135,7 +135,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Trains small (2-layer, 128-wide) nocot and cot models from scratch, then simcot (on "
         "coconut; with --coconut also plain coconut) from that cot model, on generated running sums mod 10 (the chain task; it has no real validation file, so the held-out questions are "
         "generated with another seed and kept out of training), prints one table, and shows each latent's "
-        "nearest tokens and SIM-CoT's decoded steps for one question. 9 to 16 minutes on 2 CPU cores, by host.",
+        "nearest tokens and SIM-CoT's decoded steps for one question. About 8 to 9 minutes on 2 CPU cores (hosts vary).",
     )
     p.add_argument("--out", default="runs/demo", help="folder for the demo's runs and checkpoints")
     p.add_argument("--quick", action="store_true", help="a much smaller run (seconds), for smoke tests")
