@@ -130,12 +130,11 @@ def test_loaded_gpt2_models_run_the_inplace_gelu(tmp_path):
     from latentcot.models.activations import InPlaceNewGELU
 
     build_causal_lm("gpt2", 30, n_layer=2, hidden=64, n_head=2).save_pretrained(tmp_path / "m")
-    model = load_backbone(tmp_path / "m")
-    acts = [m for m in model.modules() if isinstance(m, NewGELUActivation)]
-    assert acts and all(type(m) is InPlaceNewGELU for m in acts)
     loaded = load_backbone(tmp_path / "m")
-    plain = AutoModelForCausalLM.from_config(model.config).eval()  # transformers' modules, same weights
-    plain.load_state_dict(model.state_dict())
+    acts = [m for m in loaded.modules() if isinstance(m, NewGELUActivation)]
+    assert acts and all(type(m) is InPlaceNewGELU for m in acts)
+    plain = AutoModelForCausalLM.from_config(loaded.config).eval()  # transformers' modules, same weights
+    plain.load_state_dict(loaded.state_dict())
     assert any(type(m) is NewGELUActivation for m in plain.modules())
     ids = torch.randint(0, 30, (3, 17))
     with torch.no_grad():

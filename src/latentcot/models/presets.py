@@ -41,8 +41,8 @@ def build_causal_lm(
         tie_word_embeddings: share the input embedding with the output projection.
         activation: GPT-2's MLP activation (a transformers ``ACT2FN`` name). ``gelu_new`` is GPT-2's
             own; the presets use ``gelu_pytorch_tanh``, the same tanh GELU as one fused operation
-            (rounding differs by at most 2.4e-7), which trains a 2-layer 128-wide GPT-2 17% faster
-            on CPU (docs/latent_methods.md, "Speed against the machine"). Ignored for Llama (SwiGLU).
+            (rounding differs by at most 2.4e-7), which makes the demo's training steps 1.13-1.24x
+            faster on CPU (``bench/preset_gelu.py``; docs/latent_methods.md). Ignored for Llama (SwiGLU).
 
     Returns:
         A ``PreTrainedModel`` (``GPT2LMHeadModel`` or ``LlamaForCausalLM``) in float32.
@@ -69,20 +69,21 @@ def build_causal_lm(
     raise LatentCotError(f"model: unknown architecture '{arch}' (valid: gpt2, llama)")
 
 
-# GPT-2 presets are trained from scratch, so they take the fused tanh GELU (see build_causal_lm)
-_GPT2 = {"activation": "gelu_pytorch_tanh"}
+def _gpt2(**shape: Any) -> Callable[..., PreTrainedModel]:
+    """A GPT-2 preset: trained from scratch, so it takes the fused tanh GELU (see build_causal_lm)."""
+    return lambda vocab_size, **kw: build_causal_lm("gpt2", vocab_size, **shape, **{"activation": "gelu_pytorch_tanh", **kw})
+
 
 # name -> builder taking the vocabulary size (and overrides such as dropout or max_positions)
 PRESETS: dict[str, Callable[..., PreTrainedModel]] = {
-    "micro": lambda vocab_size, **kw: build_causal_lm("gpt2", vocab_size, n_layer=2, hidden=64, n_head=2, **{**_GPT2, **kw}),
+    "micro": _gpt2(n_layer=2, hidden=64, n_head=2),
     "micro-llama": lambda vocab_size, **kw: build_causal_lm("llama", vocab_size, n_layer=2, hidden=64, n_head=2, **kw),
-    "tiny": lambda vocab_size, **kw: build_causal_lm("gpt2", vocab_size, n_layer=4, hidden=256, n_head=4, **{**_GPT2, **kw}),
+    "tiny": _gpt2(n_layer=4, hidden=256, n_head=4),
     "tiny-llama": lambda vocab_size, **kw: build_causal_lm("llama", vocab_size, n_layer=4, hidden=256, n_head=4, **kw),
-    "small": lambda vocab_size, **kw: build_causal_lm("gpt2", vocab_size, n_layer=6, hidden=384, n_head=6, **{**_GPT2, **kw}),
+    "small": _gpt2(n_layer=6, hidden=384, n_head=6),
     # wide and shallow: 2 layers, 8 heads, as "Reasoning by Superposition" trains on graphs (768 there)
     **{
-        f"shallow-{width}": (lambda vocab_size, width=width, **kw:
-                             build_causal_lm("gpt2", vocab_size, n_layer=2, hidden=width, n_head=8, **{**_GPT2, **kw}))
+        f"shallow-{width}": _gpt2(n_layer=2, hidden=width, n_head=8)
         for width in (128, 256, 384, 768)
     },
     # the same with rotary positions (Llama blocks): relative position comes free, which CPU-budget
