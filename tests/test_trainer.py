@@ -372,6 +372,32 @@ def test_optimizer_reset_modes(tmp_path, reset, expected):
     assert {float(s["step"]) for s in trainer.optimizer.state.values()} == {expected}
 
 
+def test_rewarm_ramps_the_lr_after_every_optimizer_reset_and_resumes_exactly(tmp_path):
+    # two stages of two epochs, 3 steps per epoch: AdamW starts afresh at step 6 (stage 1)
+    config = TinyConfig(stages=2, epochs_per_stage=2, reset_optimizer_per_stage=True)
+    cfg = make_cfg(epochs=4, warmup_steps=2, rewarm_steps=4, save_every=7)  # the checkpoint is mid-ramp
+    reference = TinyMethod(config)
+    Trainer(reference, counting_examples(12), cfg, tmp_path / "reference").fit()
+    lrs = [r["lr"] for r in read_metrics(tmp_path / "reference") if "lr" in r]
+    ramp = [cfg.lr * f for f in (0.5, 1, 1, 1, 1, 1, 0.25, 0.5, 0.75, 1, 1, 1)]
+    assert lrs == pytest.approx(ramp, rel=1e-12)
+    plain = TinyMethod(config)
+    Trainer(plain, counting_examples(12), make_cfg(epochs=4, warmup_steps=2), tmp_path / "plain").fit()
+    assert [r["lr"] for r in read_metrics(tmp_path / "plain") if "lr" in r][6:] == [cfg.lr] * 6
+
+    crashed = TinyMethod(config)
+    crashed.crash_at_call = 9
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        Trainer(crashed, counting_examples(12), cfg, tmp_path / "run").fit()
+    resumed = TinyMethod(config, seed=7)
+    Trainer(resumed, counting_examples(12), cfg, tmp_path / "run").fit(resume=True)
+    for key, value in weights(reference).items():
+        assert torch.equal(resumed.state_dict()[key], value), key
+    assert [r["lr"] for r in read_metrics(tmp_path / "run") if "lr" in r] == lrs
+    with pytest.raises(LatentCotError, match="rewarm_steps"):
+        make_cfg(rewarm_steps=-1)
+
+
 def test_drop_last_and_decay_rules(tmp_path):
     cfg = make_cfg(drop_last=True)
     assert [len(b) for b in epoch_batches(10, 0, cfg)] == [4, 4]

@@ -33,6 +33,10 @@ class TrainConfig:
     )
     betas: list[float] = option([0.9, 0.999], "AdamW (beta1, beta2)")
     warmup_steps: int = option(0, "optimizer steps of linear warm-up from lr/warmup_steps to lr")
+    rewarm_steps: int = option(
+        0, "after every optimizer reset (train.optimizer_reset), ramp the learning rate linearly again over "
+        "this many steps, from 1/rewarm_steps of the schedule's value; 0: no ramp after a reset"
+    )
     schedule: Literal["cosine", "linear", "constant", "cosine_from_start"] = option(
         "constant", "learning-rate decay after warm-up, down to 0 at the last step; cosine_from_start: one "
         "cosine over the whole run with the warm-up ramp multiplied in (the EndoCoT recipe)"
@@ -69,7 +73,7 @@ class TrainConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise LatentCotError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("max_steps", "warmup_steps", "save_every", "keep_last", "eval_every", "num_workers",
+        for name in ("max_steps", "warmup_steps", "rewarm_steps", "save_every", "keep_last", "eval_every", "num_workers",
                      "max_seconds"):
             if getattr(self, name) < 0:
                 raise LatentCotError(f"{name} must be 0 or more, got {getattr(self, name)}")

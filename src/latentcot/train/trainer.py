@@ -278,6 +278,7 @@ class Trainer:
         self.effective_batch_size = cfg.batch_size * cfg.grad_accum * world
         self.step = self.epoch = self.position = 0  # position: micro-batches done in this epoch
         self.stage: int | None = None  # a stream's stage at the last step (None before the first)
+        self.reset_step: int | None = None  # the step at which AdamW last started afresh (None: never)
         self.seconds = 0.0  # training time before this fit() (restored on resume)
         self._clock = time.perf_counter()  # when this fit() started counting
         self.last_metrics: dict[str, float] = {}
@@ -378,6 +379,7 @@ class Trainer:
                 "grad_accum": self.cfg.grad_accum,
                 "num_examples": len(self.examples),
                 "seconds": self._training_seconds(),
+                "reset_step": self.reset_step,
             }
             state: dict[str, Any] = {"optimizer": optimizer_state, "scheduler": self.scheduler.state_dict(), "rng": rng,
                      "log_window": windows}
@@ -417,6 +419,7 @@ class Trainer:
             self.stage = info["stage"]
         self.step, self.epoch, self.position = info["step"], info["epoch"], info["position"]
         self.seconds = info.get("seconds", 0.0)  # checkpoints written before the time budget have none
+        self.reset_step = info.get("reset_step")  # None in checkpoints written before train.rewarm_steps
 
     # --- logging ----------------------------------------------------------------------------
 
@@ -468,6 +471,24 @@ class Trainer:
 
     # --- the loop ---------------------------------------------------------------------------
 
+    def _lr_at(self, step: int) -> float:
+        """The learning rate of optimizer step ``step``: the schedule's (:func:`learning_rate`), ramped
+        again over ``train.rewarm_steps`` after the last optimizer reset."""
+        lr = learning_rate(step, self.cfg, self.total_steps, self._time_fraction())
+        if self.cfg.rewarm_steps and self.reset_step is not None and step - self.reset_step < self.cfg.rewarm_steps:
+            lr *= (step - self.reset_step + 1) / self.cfg.rewarm_steps
+        return lr
+
+    def _start_optimizer_afresh(self) -> None:
+        """Clear AdamW's moments before step ``self.step`` (and restart the lr ramp there)."""
+        self.optimizer.state.clear()
+        self.reset_step = self.step
+        if self.cfg.rewarm_steps:  # the scheduler set this step's lr before it knew of the reset
+            lr = self._lr_at(self.step)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            self.scheduler._last_lr = [lr] * len(self.optimizer.param_groups)
+
     def _reset_optimizer(self, stage: int, previous: int | None) -> bool:
         """Whether AdamW starts afresh now, at an epoch (or a stream's step) of ``stage`` that
         follows one of ``previous`` (``train.optimizer_reset``)."""
@@ -503,8 +524,7 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay, cfg.decay_all_params), lr=cfg.lr,
                                            betas=(beta1, beta2), fused=fused)
         self.seconds, self._clock = 0.0, time.perf_counter()
-        self.scheduler = StepLR(self.optimizer, lambda step: learning_rate(step, cfg, self.total_steps,
-                                                                          self._time_fraction()))
+        self.scheduler = StepLR(self.optimizer, self._lr_at)
         latest = ckpt.latest_checkpoint(self.run_dir) if resume else None
         if latest is not None:
             self._restore(model, latest)
@@ -542,14 +562,14 @@ class Trainer:
             if self.stream is not None:  # one step per pass: a stream's stage may change at any step
                 stage = self.stream.stage_for_step(self.step, self._progress())
                 if self.stage is not None and self._reset_optimizer(stage, self.stage):
-                    self.optimizer.state.clear()
+                    self._start_optimizer_afresh()
                 self.stage = stage
                 micro_batches = (self.stream.next_batch(stage) for _ in range(cfg.grad_accum))
             else:
                 lm = self._lm
                 stage = lm.stage_for_epoch(self.epoch)  # the method owns its curriculum (Coconut)
                 if self.position == 0 and self.epoch > 0 and self._reset_optimizer(stage, lm.stage_for_epoch(self.epoch - 1)):
-                    self.optimizer.state.clear()  # fresh AdamW moments (Coconut)
+                    self._start_optimizer_afresh()  # fresh AdamW moments (Coconut)
                 batches = epoch_batches(len(self.examples), self.epoch, cfg, ctx.rank, ctx.world_size)
                 batches = batches[: self.steps_per_epoch * cfg.grad_accum]
                 loader: DataLoader[Any] = DataLoader(
