@@ -109,6 +109,12 @@ class StepLR(torch.optim.lr_scheduler.LRScheduler):
     def state_dict(self) -> dict[str, Any]:
         return {k: v for k, v in super().state_dict().items() if k != "lr_at"}
 
+    def refresh(self) -> None:
+        """Set the current step's learning rate again, after something ``lr_at`` reads has changed."""
+        self._last_lr = self.get_lr()
+        for group, lr in zip(self.optimizer.param_groups, self._last_lr, strict=True):
+            group["lr"] = lr
+
 
 @runtime_checkable
 class BatchStream(Protocol):
@@ -484,10 +490,7 @@ class Trainer:
         self.optimizer.state.clear()
         self.reset_step = self.step
         if self.cfg.rewarm_steps:  # the scheduler set this step's lr before it knew of the reset
-            lr = self._lr_at(self.step)
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr
-            self.scheduler._last_lr = [lr] * len(self.optimizer.param_groups)
+            self.scheduler.refresh()
 
     def _reset_optimizer(self, stage: int, previous: int | None) -> bool:
         """Whether AdamW starts afresh now, at an epoch (or a stream's step) of ``stage`` that
