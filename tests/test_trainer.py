@@ -398,6 +398,84 @@ def test_rewarm_ramps_the_lr_after_every_optimizer_reset_and_resumes_exactly(tmp
         make_cfg(rewarm_steps=-1)
 
 
+class FingerprintMethod(TinyMethod):
+    """TinyMethod that keeps a copy of every weight at each forward call."""
+
+    def __init__(self, config: TinyConfig | None = None, seed: int = 0) -> None:
+        super().__init__(config, seed)
+        self.prints: list[torch.Tensor] = []
+
+    def forward(self, batch):
+        self.prints.append(torch.cat([p.detach().flatten() for p in self.parameters()]).clone())
+        return super().forward(batch)
+
+
+def test_stage_retries_rewind_weights_and_adamw_to_the_stage_start(tmp_path):
+    # one example repeated: the data order cannot matter, so a rewound stage must replay bit for bit,
+    # which it does only if both the weights and AdamW's moments (6 steps old where stage 1 starts, 9
+    # when it is rewound) come back
+    same = [list(range(8))] * 12
+    config = TinyConfig(stages=3, epochs_per_stage=1)
+    cfg = make_cfg(epochs=5, stage_retries=1, stage_retry_loss=1e-9, optimizer_reset="none")  # every stage is rewound once
+    method = FingerprintMethod(config)
+    result = Trainer(method, same, cfg, tmp_path / "run").fit()
+    assert method.stages_seen == [0] * 6 + [1] * 6 + [2] * 3  # 3 steps an epoch: stages 0 and 1 twice each
+    for original, replay in ((range(0, 3), range(3, 6)), (range(6, 9), range(9, 12))):
+        for a, b in zip(original, replay, strict=True):
+            assert torch.equal(method.prints[a], method.prints[b]), (a, b)
+    assert not torch.equal(method.prints[6], method.prints[0])  # stage 1 starts where stage 0's retry ended
+    ends = [r for r in read_metrics(tmp_path / "run") if "stage_end_loss" in r]
+    assert [(r["step"], r["stage"], r["stage_rewound"], r["stage_retries"]) for r in ends] == [
+        (3, 0, 1, 1), (6, 0, 0, 1), (9, 1, 1, 1), (12, 1, 0, 1)]
+    assert result["step"] == 15 and result["stage_retries"] == {0: 1, 1: 1}  # stage 2, the last, never ends
+    assert ckpt.read_info(ckpt.latest_checkpoint(tmp_path / "run" / "stage_start"))["stage"] == 2
+
+
+
+def test_stage_retries_below_the_bound_change_nothing_and_a_rewound_run_resumes_exactly(tmp_path):
+    config = TinyConfig(stages=3, epochs_per_stage=2, reset_optimizer_per_stage=True)
+    plain = TinyMethod(config)
+    Trainer(plain, counting_examples(12), make_cfg(epochs=8, rewarm_steps=2), tmp_path / "plain").fit()
+    never = TinyMethod(config)  # the bound is never reached: the same run, bit for bit
+    result = Trainer(never, counting_examples(12), make_cfg(epochs=8, rewarm_steps=2, stage_retries=2,
+                                                            stage_retry_loss=100.0), tmp_path / "never").fit()
+    for key, value in weights(plain).items():
+        assert torch.equal(never.state_dict()[key], value), key
+    assert result["stage_retries"] == {} and not any("stage_end_loss" in r for r in read_metrics(tmp_path / "never"))
+
+    # stages 0 and 1 are rewound once each (the run is 10 epochs: stage 2 gets the 2 left)
+    cfg = make_cfg(epochs=10, rewarm_steps=2, stage_retries=1, stage_retry_loss=1e-9, save_every=4)
+    reference = TinyMethod(config)
+    Trainer(reference, counting_examples(12), cfg, tmp_path / "reference").fit()
+    assert reference.stages_seen == [0] * 12 + [1] * 12 + [2] * 6
+    rows = read_metrics(tmp_path / "reference")
+    lrs = [r["lr"] for r in rows if "lr" in r]
+    assert lrs[6] == lrs[12] == cfg.lr / 2  # AdamW afresh, the ramp again, at each stage's (re)start
+    # checkpoints every 4 steps, 3 steps an epoch: resumed from step 4 (stage 0, before its rewind), 12 (where
+    # stage 0 ends a second time) and 20 (in stage 1's retry)
+    for crash_at in (7, 14, 22):
+        crashed = TinyMethod(config)
+        crashed.crash_at_call = crash_at
+        run = tmp_path / f"run{crash_at}"
+        with pytest.raises(RuntimeError, match="simulated crash"):
+            Trainer(crashed, counting_examples(12), cfg, run).fit()
+        resumed = TinyMethod(config, seed=7)
+        Trainer(resumed, counting_examples(12), cfg, run).fit(resume=True)
+        for key, value in weights(reference).items():
+            assert torch.equal(resumed.state_dict()[key], value), (crash_at, key)
+        assert read_metrics(run) == [{**r, "examples_per_s": read_metrics(run)[i]["examples_per_s"]}
+                                     if "examples_per_s" in r else r for i, r in enumerate(rows)]
+
+
+def test_stage_retries_bad_settings_are_refused(tmp_path):
+    with pytest.raises(LatentCotError, match="stage_retries"):
+        make_cfg(stage_retries=-1)
+    with pytest.raises(LatentCotError, match="stage_retry_loss"):
+        make_cfg(stage_retry_loss=0.0)
+    with pytest.raises(LatentCotError, match="stage_retries rewinds the stages of an epoch curriculum"):
+        Trainer(TinyMethod(), CountingStream(switch=5), make_cfg(max_steps=8, stage_retries=1), tmp_path / "s")
+
+
 def test_drop_last_and_decay_rules(tmp_path):
     cfg = make_cfg(drop_last=True)
     assert [len(b) for b in epoch_batches(10, 0, cfg)] == [4, 4]

@@ -37,6 +37,16 @@ class TrainConfig:
         0, "after every optimizer reset (train.optimizer_reset), ramp the learning rate linearly again over "
         "this many steps, from 1/rewarm_steps of the schedule's value; 0: no ramp after a reset"
     )
+    stage_retries: int = option(
+        0, "rewind a curriculum stage whose training loss, averaged over its last epoch, is still above "
+        "train.stage_retry_loss when it ends: the weights and AdamW go back to where the stage started and "
+        "the stage runs again on the next epochs' data order, at most this many times per stage; the "
+        "epochs come out of the last stage, so the run keeps its length; 0: never (every paper's loop)"
+    )
+    stage_retry_loss: float = option(
+        0.5, "the bound of train.stage_retries: a stage whose last epoch's mean training loss is above it "
+        "is rewound"
+    )
     schedule: Literal["cosine", "linear", "constant", "cosine_from_start"] = option(
         "constant", "learning-rate decay after warm-up, down to 0 at the last step; cosine_from_start: one "
         "cosine over the whole run with the warm-up ramp multiplied in (the EndoCoT recipe)"
@@ -73,12 +83,14 @@ class TrainConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise LatentCotError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("max_steps", "warmup_steps", "rewarm_steps", "save_every", "keep_last", "eval_every", "num_workers",
+        for name in ("max_steps", "warmup_steps", "rewarm_steps", "stage_retries", "save_every", "keep_last", "eval_every", "num_workers",
                      "max_seconds"):
             if getattr(self, name) < 0:
                 raise LatentCotError(f"{name} must be 0 or more, got {getattr(self, name)}")
         if self.max_steps == 0 and self.epochs < 1:
             raise LatentCotError("set max_steps > 0 or epochs >= 1: the run has no length")
+        if self.stage_retry_loss <= 0:
+            raise LatentCotError(f"stage_retry_loss must be positive, got {self.stage_retry_loss}")
         if self.lr <= 0:
             raise LatentCotError(f"lr must be positive, got {self.lr}")
         if self.weight_decay < 0:

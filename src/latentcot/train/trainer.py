@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from latentcot.methods.base import Batch, Method, Trainable
 
 EvalFn = Callable[[Any], dict[str, float]]  # called with the trained model (a Trainable)
+STAGE_START = "stage_start"  # run_dir/stage_start/checkpoints/: where the current stage began (train.stage_retries)
 
 
 def _warmup(step: int, cfg: TrainConfig) -> float:
@@ -267,6 +268,8 @@ class Trainer:
         self.checked_run_dir = checked_run_dir
         world = self.dist.world_size
         self.fsdp = world > 1 and cfg.distributed == "fsdp"
+        if self.fsdp and cfg.stage_retries:
+            raise LatentCotError("train.stage_retries is not supported with train.distributed=fsdp yet (use ddp)")
         if self.stream is not None:
             if not cfg.max_steps or cfg.optimizer_reset == "epoch":
                 raise LatentCotError("a batch stream needs train.max_steps > 0 and no train.optimizer_reset=epoch "
@@ -278,6 +281,9 @@ class Trainer:
                     f"draws this rank's own batches: built for rank {drawn_for[0]} of {drawn_for[1]}, this is rank "
                     f"{self.dist.rank} of {world} (give the stream rank= and world_size=)")
             self.steps_per_epoch = cfg.max_steps
+            if cfg.stage_retries:
+                raise LatentCotError("train.stage_retries rewinds the stages of an epoch curriculum; a batch stream "
+                                     "has no epochs (set it to 0)")
         else:
             self.steps_per_epoch = len(epoch_batches(len(train_examples), 0, cfg, 0, world)) // cfg.grad_accum
         self.total_steps = cfg.max_steps or cfg.epochs * self.steps_per_epoch
@@ -285,6 +291,13 @@ class Trainer:
         self.step = self.epoch = self.position = 0  # position: micro-batches done in this epoch
         self.stage: int | None = None  # a stream's stage at the last step (None before the first)
         self.reset_step: int | None = None  # the step at which AdamW last started afresh (None: never)
+        # train.stage_retries: epochs spent on rewound stages (the curriculum's epoch is epoch minus
+        # these), rewinds done per stage, and the training loss of this epoch so far (sum, steps) and
+        # the mean of the last whole epoch
+        self.epochs_repeated = 0
+        self.retries: dict[int, int] = {}
+        self.epoch_loss: list[float] = [0.0, 0]
+        self.last_epoch_loss: float | None = None
         self.seconds = 0.0  # training time before this fit() (restored on resume)
         self._clock = time.perf_counter()  # when this fit() started counting
         self.last_metrics: dict[str, float] = {}
@@ -346,9 +359,11 @@ class Trainer:
 
     # --- checkpoints ------------------------------------------------------------------------
 
-    def _save(self, model: nn.Module, window: dict[str, Any]) -> Path | None:
-        """Write a checkpoint; ``window`` is this rank's log window so far (summed loss and logs,
-        steps), kept so that a resumed run logs the same means as an uninterrupted one."""
+    def _save(self, model: nn.Module, window: dict[str, Any], root: Path | None = None, keep_last: int | None = None
+              ) -> Path | None:
+        """Write a checkpoint (into ``root``, by default the run folder); ``window`` is this rank's log
+        window so far (summed loss and logs, steps), kept so that a resumed run logs the same means as an
+        uninterrupted one."""
         method_state = None
         if self.fsdp:
             from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
@@ -373,7 +388,7 @@ class Trainer:
                 dist.all_gather_object(streams, local_stream)
         path = None
         if self.dist.is_main:
-            stage = self._lm.stage_for_epoch(self.epoch) if self.stream is None else self.stage
+            stage = self._lm.stage_for_epoch(self._curriculum_epoch()) if self.stream is None else self.stage
             info = {
                 "config": self.run_config,
                 "step": self.step,
@@ -386,12 +401,17 @@ class Trainer:
                 "num_examples": len(self.examples),
                 "seconds": self._training_seconds(),
                 "reset_step": self.reset_step,
+                "epochs_repeated": self.epochs_repeated,
+                "stage_retries": {str(k): v for k, v in self.retries.items()},
+                "epoch_loss": self.epoch_loss,
+                "last_epoch_loss": self.last_epoch_loss,
             }
             state: dict[str, Any] = {"optimizer": optimizer_state, "scheduler": self.scheduler.state_dict(), "rng": rng,
                      "log_window": windows}
             if self.stream is not None:  # one process: its stream's state; several: a list by rank
                 state["stream"] = streams[0] if self.dist.world_size == 1 else streams
-            path = ckpt.save_checkpoint(self.run_dir, self.method, info, state, method_state, self.cfg.keep_last)
+            path = ckpt.save_checkpoint(root or self.run_dir, self.method, info, state, method_state,
+                                        self.cfg.keep_last if keep_last is None else keep_last)
         self.dist.barrier()
         return path
 
@@ -426,6 +446,11 @@ class Trainer:
         self.step, self.epoch, self.position = info["step"], info["epoch"], info["position"]
         self.seconds = info.get("seconds", 0.0)  # checkpoints written before the time budget have none
         self.reset_step = info.get("reset_step")  # None in checkpoints written before train.rewarm_steps
+        # none of these in checkpoints written before train.stage_retries
+        self.epochs_repeated = info.get("epochs_repeated", 0)
+        self.retries = {int(k): v for k, v in info.get("stage_retries", {}).items()}
+        self.epoch_loss = info.get("epoch_loss", [0.0, 0])
+        self.last_epoch_loss = info.get("last_epoch_loss")
 
     # --- logging ----------------------------------------------------------------------------
 
@@ -452,7 +477,10 @@ class Trainer:
                 row = json.loads(line)
             except ValueError:
                 continue
-            if isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] <= self.step:
+            if not isinstance(row, dict) or not isinstance(row.get("step"), int):
+                continue
+            # a stage-end row at the checkpoint's step came after it was written: logged again
+            if row["step"] < self.step or (row["step"] == self.step and "stage_end_loss" not in row):
                 keep.append(line + "\n")
         tmp = path.with_suffix(".jsonl.tmp")
         tmp.write_text("".join(keep))
@@ -499,6 +527,57 @@ class Trainer:
         if when == "method":
             when = "stage" if self.method.reset_optimizer_per_stage else "none"
         return when == "epoch" or (when == "stage" and stage != previous)
+
+    def _curriculum_epoch(self) -> int:
+        """The epoch the method's curriculum sees: the trainer's, less the epochs of rewound stages."""
+        return self.epoch - self.epochs_repeated
+
+    def _end_epoch_loss(self, loss_sum: float, steps: int) -> float:
+        """The mean training loss of the epoch just ended (averaged over every process)."""
+        mean = torch.tensor(loss_sum / max(steps, 1), dtype=torch.float64, device=self.dist.device)
+        if self.dist.world_size > 1:
+            dist.all_reduce(mean)
+            mean /= self.dist.world_size
+        return float(mean)
+
+    def _rewind_stage(self, model: nn.Module) -> bool:
+        """At the first epoch of a new stage: whether the stage just ended is rewound
+        (``train.stage_retries``): its last epoch's mean loss is above ``train.stage_retry_loss`` and
+        it has retries left. A rewind loads the weights and AdamW state saved where that stage began
+        and moves the curriculum back to that stage's first epoch; the step count runs on."""
+        cfg, lm, epoch = self.cfg, self._lm, self._curriculum_epoch()
+        ended = lm.stage_for_epoch(epoch - 1)
+        loss = self.last_epoch_loss
+        if lm.stage_for_epoch(epoch) == ended or loss is None or loss <= cfg.stage_retry_loss:
+            return False
+        done = self.retries.get(ended, 0)
+        # a row of its own in metrics.jsonl: the stage, its last epoch's loss, whether it was rewound
+        row = {"step": self.step, "epoch": self.epoch, "stage": ended, "stage_end_loss": loss,
+               "stage_rewound": int(done < cfg.stage_retries), "stage_retries": min(done + 1, cfg.stage_retries)}
+        if done >= cfg.stage_retries:
+            self._log(row)
+            if self.dist.is_main:
+                print(f"stage {ended} ended with loss {loss:.4f} > train.stage_retry_loss={cfg.stage_retry_loss} "
+                      f"after {done} retries (train.stage_retries={cfg.stage_retries}): going on")
+            return False
+        snapshot = ckpt.latest_checkpoint(self.run_dir / STAGE_START)
+        info = ckpt.read_info(snapshot) if snapshot is not None else {}
+        if info.get("stage") != ended:
+            raise LatentCotError(f"{self.run_dir / STAGE_START}: no snapshot of the start of stage {ended} to rewind "
+                                 f"to (found {snapshot}); was the folder removed?")
+        ckpt.load_checkpoint(snapshot, self.method)
+        self.optimizer.load_state_dict(ckpt.load_trainer_state(snapshot)["optimizer"])
+        first = epoch - 1
+        while first > 0 and lm.stage_for_epoch(first - 1) == ended:
+            first -= 1
+        self.epochs_repeated += epoch - first
+        self.retries[ended] = done + 1
+        self._log(row)
+        if self.dist.is_main:
+            print(f"stage {ended} ended with loss {loss:.4f} > train.stage_retry_loss={cfg.stage_retry_loss}: "
+                  f"rewound to its start at step {info['step']} (retry {done + 1} of {cfg.stage_retries}); "
+                  f"it runs again from step {self.step}")
+        return True
 
     def fit(self, resume: bool = False, overwrite: bool = False) -> dict[str, Any]:
         """Train to ``total_steps``; with ``resume`` continue exactly from the latest checkpoint.
@@ -570,9 +649,15 @@ class Trainer:
                 micro_batches = (self.stream.next_batch(stage) for _ in range(cfg.grad_accum))
             else:
                 lm = self._lm
-                stage = lm.stage_for_epoch(self.epoch)  # the method owns its curriculum (Coconut)
-                if self.position == 0 and self.epoch > 0 and self._reset_optimizer(stage, lm.stage_for_epoch(self.epoch - 1)):
+                rewound = self.position == 0 and self.epoch > 0 and cfg.stage_retries > 0 and self._rewind_stage(model)
+                epoch = self._curriculum_epoch()
+                stage = lm.stage_for_epoch(epoch)  # the method owns its curriculum (Coconut)
+                previous = lm.stage_for_epoch(epoch - 1) if epoch > 0 else None
+                if self.position == 0 and self.epoch > 0 and self._reset_optimizer(stage, previous):
                     self._start_optimizer_afresh()  # fresh AdamW moments (Coconut)
+                if cfg.stage_retries and self.position == 0 and stage != previous and not rewound:
+                    # where this stage starts: what train.stage_retries rewinds to
+                    self._save(model, {"loss": 0.0, "sums": {}, "steps": 0}, self.run_dir / STAGE_START, keep_last=1)
                 batches = epoch_batches(len(self.examples), self.epoch, cfg, ctx.rank, ctx.world_size)
                 batches = batches[: self.steps_per_epoch * cfg.grad_accum]
                 loader: DataLoader[Any] = DataLoader(
@@ -606,6 +691,8 @@ class Trainer:
                         self.writer.close()
                     self._stop_non_finite(float(step_loss), float(norm))
                 loss_sum += step_loss
+                if cfg.stage_retries:
+                    self.epoch_loss = [self.epoch_loss[0] + float(step_loss), self.epoch_loss[1] + 1]
                 lr = float(self.scheduler.get_last_lr()[0])
                 self.optimizer.step()
                 self.scheduler.step()
@@ -615,6 +702,9 @@ class Trainer:
                     self.position += cfg.grad_accum
                     if self.position == len(batches):
                         self.epoch, self.position = self.epoch + 1, 0
+                        if cfg.stage_retries:
+                            self.last_epoch_loss = self._end_epoch_loss(*self.epoch_loss)
+                            self.epoch_loss = [0.0, 0]
                 log_steps += 1
                 timed_steps += 1
                 bar.update(1)
@@ -647,6 +737,9 @@ class Trainer:
         bar.close()
         if ctx.is_main:
             self.writer.close()
-        return {**self.last_metrics, "step": self.step, "epoch": self.epoch,
+        if self.retries and ctx.is_main:
+            print(f"stage retries: {dict(sorted(self.retries.items()))}; the run ended in stage "
+                  f"{self._lm.stage_for_epoch(self._curriculum_epoch())}")
+        return {**self.last_metrics, "step": self.step, "epoch": self.epoch, "stage_retries": dict(self.retries),
                 "effective_batch_size": self.effective_batch_size, "seconds": self._training_seconds(),
                 "checkpoint": str(checkpoint or ckpt.latest_checkpoint(self.run_dir))}
