@@ -467,6 +467,18 @@ def test_stage_retries_below_the_bound_change_nothing_and_a_rewound_run_resumes_
                                      if "examples_per_s" in r else r for i, r in enumerate(rows)]
 
 
+def test_stage_retries_leave_the_last_stage_the_epochs_of_a_stage(tmp_path):
+    # 9 epochs, stages of 2: stage 0 is rewound once (the last stage still gets 3 epochs), then no more
+    # rewinds, though retries are left: each would leave the last stage fewer than 2 epochs
+    method = TinyMethod(TinyConfig(stages=3, epochs_per_stage=2))
+    cfg = make_cfg(epochs=9, stage_retries=5, stage_retry_loss=1e-9)
+    Trainer(method, counting_examples(12), cfg, tmp_path).fit()
+    assert method.stages_seen == [s for s in (0, 0, 0, 0, 1, 1, 2, 2, 2) for _ in range(3)]
+    ends = [r for r in read_metrics(tmp_path) if "stage_end_loss" in r]
+    assert [(r["step"], r["stage"], r["stage_rewound"], r["stage_retries"]) for r in ends] == [
+        (6, 0, 1, 1), (12, 0, 0, 1), (18, 1, 0, 0)]
+
+
 def test_stage_retries_bad_settings_are_refused(tmp_path):
     with pytest.raises(LatentCotError, match="stage_retries"):
         make_cfg(stage_retries=-1)

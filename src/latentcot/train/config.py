@@ -41,7 +41,8 @@ class TrainConfig:
         0, "rewind a curriculum stage whose training loss, averaged over its last epoch, is still above "
         "train.stage_retry_loss when it ends: the weights and AdamW go back to where the stage started and "
         "the stage runs again on the next epochs' data order, at most this many times per stage; the "
-        "epochs come out of the last stage, so the run keeps its length; 0: never (every paper's loop)"
+        "epochs come out of the last stage, so the run keeps its length (a rewind that would leave the last "
+        "stage fewer epochs than the rewound stage has is not made); 0: never (every paper's loop)"
     )
     stage_retry_loss: float = option(
         0.5, "the bound of train.stage_retries: a stage whose last epoch's mean training loss is above it "

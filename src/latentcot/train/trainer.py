@@ -287,6 +287,7 @@ class Trainer:
         else:
             self.steps_per_epoch = len(epoch_batches(len(train_examples), 0, cfg, 0, world)) // cfg.grad_accum
         self.total_steps = cfg.max_steps or cfg.epochs * self.steps_per_epoch
+        self.total_epochs = math.ceil(self.total_steps / max(1, self.steps_per_epoch))
         self.effective_batch_size = cfg.batch_size * cfg.grad_accum * world
         self.step = self.epoch = self.position = 0  # position: micro-batches done in this epoch
         self.stage: int | None = None  # a stream's stage at the last step (None before the first)
@@ -542,8 +543,9 @@ class Trainer:
 
     def _rewind_stage(self, model: nn.Module) -> bool:
         """At the first epoch of a new stage: whether the stage just ended is rewound
-        (``train.stage_retries``): its last epoch's mean loss is above ``train.stage_retry_loss`` and
-        it has retries left. A rewind loads the weights and AdamW state saved where that stage began
+        (``train.stage_retries``): its last epoch's mean loss is above ``train.stage_retry_loss``, it
+        has retries left, and the run has epochs enough to run it again and still give the last stage
+        as many as that stage has. A rewind loads the weights and AdamW state saved where that stage began
         and moves the curriculum back to that stage's first epoch; the step count runs on."""
         cfg, lm, epoch = self.cfg, self._lm, self._curriculum_epoch()
         ended = lm.stage_for_epoch(epoch - 1)
@@ -551,14 +553,25 @@ class Trainer:
         if lm.stage_for_epoch(epoch) == ended or loss is None or loss <= cfg.stage_retry_loss:
             return False
         done = self.retries.get(ended, 0)
+        first = epoch - 1
+        while first > 0 and lm.stage_for_epoch(first - 1) == ended:
+            first -= 1
+        # the last stage must keep at least one such stage's epochs after the rewind
+        last, to_last = lm.stage_for_epoch(1 << 30), 0
+        while lm.stage_for_epoch(first + to_last) != last and to_last <= self.total_epochs:
+            to_last += 1
+        room = self.total_epochs - self.epoch - to_last >= epoch - first
+        rewind = done < cfg.stage_retries and room
         # a row of its own in metrics.jsonl: the stage, its last epoch's loss, whether it was rewound
         row = {"step": self.step, "epoch": self.epoch, "stage": ended, "stage_end_loss": loss,
-               "stage_rewound": int(done < cfg.stage_retries), "stage_retries": min(done + 1, cfg.stage_retries)}
-        if done >= cfg.stage_retries:
+               "stage_rewound": int(rewind), "stage_retries": done + int(rewind)}
+        if not rewind:
             self._log(row)
             if self.dist.is_main:
+                why = (f"after {done} retries (train.stage_retries={cfg.stage_retries})" if room else
+                       f"with too few epochs left to run it again and still give the last stage {epoch - first}")
                 print(f"stage {ended} ended with loss {loss:.4f} > train.stage_retry_loss={cfg.stage_retry_loss} "
-                      f"after {done} retries (train.stage_retries={cfg.stage_retries}): going on")
+                      f"{why}: going on")
             return False
         snapshot = ckpt.latest_checkpoint(self.run_dir / STAGE_START)
         info = ckpt.read_info(snapshot) if snapshot is not None else {}
@@ -567,9 +580,6 @@ class Trainer:
                                  f"to (found {snapshot}); was the folder removed?")
         ckpt.load_checkpoint(snapshot, self.method)
         self.optimizer.load_state_dict(ckpt.load_trainer_state(snapshot)["optimizer"])
-        first = epoch - 1
-        while first > 0 and lm.stage_for_epoch(first - 1) == ended:
-            first -= 1
         self.epochs_repeated += epoch - first
         self.retries[ended] = done + 1
         self._log(row)
