@@ -479,6 +479,18 @@ def test_stage_retries_leave_the_last_stage_the_epochs_of_a_stage(tmp_path):
         (6, 0, 1, 1), (12, 0, 0, 1), (18, 1, 0, 0)]
 
 
+def test_stage_retries_can_watch_a_value_the_method_logs(tmp_path):
+    # at the end of stage 0 lm_loss (the TinyMethod's loss without its aux term) is 2.91 and the loss
+    # 3.20: with the bound between them only the run that watches the loss rewinds
+    config, examples = TinyConfig(stages=2, epochs_per_stage=1), counting_examples(12)
+    for metric, rewinds in (("lm_loss", {}), ("loss", {0: 1})):
+        cfg = make_cfg(epochs=3, stage_retries=1, stage_retry_loss=3.05, stage_retry_metric=metric)
+        assert Trainer(TinyMethod(config), examples, cfg, tmp_path / metric).fit()["stage_retries"] == rewinds
+    cfg = make_cfg(epochs=3, stage_retries=1, stage_retry_metric="answer_loss")
+    with pytest.raises(LatentCotError, match=r"stage_retry_metric='answer_loss'.*logs: loss, lm_loss"):
+        Trainer(TinyMethod(config), examples, cfg, tmp_path / "missing").fit()
+
+
 def test_stage_retries_bad_settings_are_refused(tmp_path):
     with pytest.raises(LatentCotError, match="stage_retries"):
         make_cfg(stage_retries=-1)

@@ -38,15 +38,19 @@ class TrainConfig:
         "this many steps, from 1/rewarm_steps of the schedule's value; 0: no ramp after a reset"
     )
     stage_retries: int = option(
-        0, "rewind a curriculum stage whose training loss, averaged over its last epoch, is still above "
-        "train.stage_retry_loss when it ends: the weights and AdamW go back to where the stage started and "
+        0, "rewind a curriculum stage whose training loss (train.stage_retry_metric), averaged over its last "
+        "epoch, is still above train.stage_retry_loss when it ends: the weights and AdamW go back to where the stage started and "
         "the stage runs again on the next epochs' data order, at most this many times per stage; the "
         "epochs come out of the last stage, so the run keeps its length (a rewind that would leave the last "
         "stage fewer epochs than the rewound stage has is not made); 0: never (every paper's loop)"
     )
     stage_retry_loss: float = option(
-        0.5, "the bound of train.stage_retries: a stage whose last epoch's mean training loss is above it "
-        "is rewound"
+        0.5, "the bound of train.stage_retries: a stage whose last epoch's mean of train.stage_retry_metric "
+        "is above it is rewound"
+    )
+    stage_retry_metric: str = option(
+        "loss", "what train.stage_retries watches: the training loss, or any value the method logs "
+        "(SIM-CoT: answer_loss, the answer token's cross-entropy; step_loss, the step decoder's)"
     )
     schedule: Literal["cosine", "linear", "constant", "cosine_from_start"] = option(
         "constant", "learning-rate decay after warm-up, down to 0 at the last step; cosine_from_start: one "

@@ -293,8 +293,8 @@ class Trainer:
         self.stage: int | None = None  # a stream's stage at the last step (None before the first)
         self.reset_step: int | None = None  # the step at which AdamW last started afresh (None: never)
         # train.stage_retries: epochs spent on rewound stages (the curriculum's epoch is epoch minus
-        # these), rewinds done per stage, and the training loss of this epoch so far (sum, steps) and
-        # the mean of the last whole epoch
+        # these), rewinds done per stage, and train.stage_retry_metric over this epoch so far (sum,
+        # steps) and its mean over the last whole epoch
         self.epochs_repeated = 0
         self.retries: dict[int, int] = {}
         self.epoch_loss: list[float] = [0.0, 0]
@@ -534,7 +534,7 @@ class Trainer:
         return self.epoch - self.epochs_repeated
 
     def _end_epoch_loss(self, loss_sum: float, steps: int) -> float:
-        """The mean training loss of the epoch just ended (averaged over every process)."""
+        """The mean of train.stage_retry_metric over the epoch just ended (and over every process)."""
         mean = torch.tensor(loss_sum / max(steps, 1), dtype=torch.float64, device=self.dist.device)
         if self.dist.world_size > 1:
             dist.all_reduce(mean)
@@ -543,7 +543,8 @@ class Trainer:
 
     def _rewind_stage(self, model: nn.Module) -> bool:
         """At the first epoch of a new stage: whether the stage just ended is rewound
-        (``train.stage_retries``): its last epoch's mean loss is above ``train.stage_retry_loss``, it
+        (``train.stage_retries``): the mean of ``train.stage_retry_metric`` over its last epoch is above
+        ``train.stage_retry_loss``, it
         has retries left, and the run has epochs enough to run it again and still give the last stage
         as many as that stage has. A rewind loads the weights and AdamW state saved where that stage began
         and moves the curriculum back to that stage's first epoch; the step count runs on."""
@@ -570,8 +571,8 @@ class Trainer:
             if self.dist.is_main:
                 why = (f"after {done} retries (train.stage_retries={cfg.stage_retries})" if room else
                        f"with too few epochs left to run it again and still give the last stage {epoch - first}")
-                print(f"stage {ended} ended with loss {loss:.4f} > train.stage_retry_loss={cfg.stage_retry_loss} "
-                      f"{why}: going on")
+                print(f"stage {ended} ended with {cfg.stage_retry_metric} {loss:.4f} > "
+                      f"train.stage_retry_loss={cfg.stage_retry_loss} {why}: going on")
             return False
         snapshot = ckpt.latest_checkpoint(self.run_dir / STAGE_START)
         info = ckpt.read_info(snapshot) if snapshot is not None else {}
@@ -584,7 +585,8 @@ class Trainer:
         self.retries[ended] = done + 1
         self._log(row)
         if self.dist.is_main:
-            print(f"stage {ended} ended with loss {loss:.4f} > train.stage_retry_loss={cfg.stage_retry_loss}: "
+            print(f"stage {ended} ended with {cfg.stage_retry_metric} {loss:.4f} > "
+                  f"train.stage_retry_loss={cfg.stage_retry_loss}: "
                   f"rewound to its start at step {info['step']} (retry {done + 1} of {cfg.stage_retries}); "
                   f"it runs again from step {self.step}")
         return True
@@ -681,6 +683,7 @@ class Trainer:
                 micro_batches = iter(loader)
             while True:
                 step_loss = torch.zeros((), device=ctx.device)
+                watched = 0.0  # train.stage_retry_metric, when it is one of the method's logs
                 for i in range(cfg.grad_accum):
                     batch = {k: v.to(ctx.device) if isinstance(v, torch.Tensor) else v
                              for k, v in next(micro_batches).items()}
@@ -690,6 +693,12 @@ class Trainer:
                     step_loss += out.loss.detach() / cfg.grad_accum
                     for key, value in out.logs.items():
                         log_sums[key] = log_sums.get(key, 0.0) + float(value) / cfg.grad_accum
+                    if cfg.stage_retries and cfg.stage_retry_metric != "loss":
+                        if cfg.stage_retry_metric not in out.logs:
+                            raise LatentCotError(
+                                f"train.stage_retry_metric={cfg.stage_retry_metric!r}: method '{method.name}' logs no "
+                                f"such value (it logs: {', '.join(['loss', *sorted(set(out.logs) - {'loss'})])})")
+                        watched += float(out.logs[cfg.stage_retry_metric]) / cfg.grad_accum
                 grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad or math.inf)
                 norm = grad_norm.full_tensor() if isinstance(grad_norm, DTensor) else grad_norm
                 finite = (torch.isfinite(step_loss) & torch.isfinite(norm)).float()
@@ -702,7 +711,8 @@ class Trainer:
                     self._stop_non_finite(float(step_loss), float(norm))
                 loss_sum += step_loss
                 if cfg.stage_retries:
-                    self.epoch_loss = [self.epoch_loss[0] + float(step_loss), self.epoch_loss[1] + 1]
+                    value = float(step_loss) if cfg.stage_retry_metric == "loss" else watched
+                    self.epoch_loss = [self.epoch_loss[0] + value, self.epoch_loss[1] + 1]
                 lr = float(self.scheduler.get_last_lr()[0])
                 self.optimizer.step()
                 self.scheduler.step()
