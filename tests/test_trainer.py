@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -496,6 +497,14 @@ def test_stage_retries_bad_settings_are_refused(tmp_path):
         make_cfg(stage_retries=-1)
     with pytest.raises(LatentCotError, match="stage_retry_loss"):
         make_cfg(stage_retry_loss=0.0)
+    # a resumed run whose stage-start snapshot was deleted: the rewind names what is missing
+    crashed, cfg = TinyMethod(TinyConfig(stages=2)), make_cfg(epochs=3, stage_retries=1, stage_retry_loss=1e-9, save_every=1)
+    crashed.crash_at_call = 3
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        Trainer(crashed, counting_examples(12), cfg, tmp_path / "run").fit()
+    shutil.rmtree(tmp_path / "run" / "stage_start")
+    with pytest.raises(LatentCotError, match=r"stage_start: no snapshot of the start of stage 0 to rewind to"):
+        Trainer(TinyMethod(TinyConfig(stages=2)), counting_examples(12), cfg, tmp_path / "run").fit(resume=True)
     with pytest.raises(LatentCotError, match="stage_retries rewinds the stages of an epoch curriculum"):
         Trainer(TinyMethod(), CountingStream(switch=5), make_cfg(max_steps=8, stage_retries=1), tmp_path / "s")
 

@@ -533,7 +533,7 @@ class Trainer:
         """The epoch the method's curriculum sees: the trainer's, less the epochs of rewound stages."""
         return self.epoch - self.epochs_repeated
 
-    def _end_epoch_loss(self, loss_sum: float, steps: int) -> float:
+    def _end_epoch_loss(self, loss_sum: float, steps: float) -> float:
         """The mean of train.stage_retry_metric over the epoch just ended (and over every process)."""
         mean = torch.tensor(loss_sum / max(steps, 1), dtype=torch.float64, device=self.dist.device)
         if self.dist.world_size > 1:
@@ -576,7 +576,7 @@ class Trainer:
             return False
         snapshot = ckpt.latest_checkpoint(self.run_dir / STAGE_START)
         info = ckpt.read_info(snapshot) if snapshot is not None else {}
-        if info.get("stage") != ended:
+        if snapshot is None or info.get("stage") != ended:
             raise LatentCotError(f"{self.run_dir / STAGE_START}: no snapshot of the start of stage {ended} to rewind "
                                  f"to (found {snapshot}); was the folder removed?")
         ckpt.load_checkpoint(snapshot, self.method)
