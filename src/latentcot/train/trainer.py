@@ -7,7 +7,8 @@ The model is a :class:`latentcot.methods.base.Trainable`: an ``nn.Module`` with 
 
 - a list of examples: epochs over a seeded permutation, each micro-batch made by the method's
   ``collate(examples, stage)``, the stage by its ``stage_for_epoch(epoch)`` (a language-model
-  :class:`latentcot.methods.base.Method`; the method owns its curriculum);
+  :class:`latentcot.methods.base.Method`; the method owns its curriculum, and with
+  ``train.stage_retries`` the trainer rewinds a stage that ends unlearned);
 - a :class:`BatchStream`: batches drawn step by step, the stage by ``stage_for_step`` (EndoCoT
   samples its puzzles with replacement); under torchrun each rank's stream draws its own batches
   (:func:`rank_seed`), DDP only.
@@ -544,10 +545,10 @@ class Trainer:
     def _rewind_stage(self, model: nn.Module) -> bool:
         """At the first epoch of a new stage: whether the stage just ended is rewound
         (``train.stage_retries``): the mean of ``train.stage_retry_metric`` over its last epoch is above
-        ``train.stage_retry_loss``, it
-        has retries left, and the run has epochs enough to run it again and still give the last stage
-        as many as that stage has. A rewind loads the weights and AdamW state saved where that stage began
-        and moves the curriculum back to that stage's first epoch; the step count runs on."""
+        ``train.stage_retry_loss``, it has retries left, and the run has epochs enough to run it again
+        and still give the last stage as many as that stage has. A rewind loads the weights and AdamW
+        state saved where that stage began and moves the curriculum back to that stage's first epoch;
+        the step count runs on. Every stage end above the bound logs a row (rewound or not)."""
         cfg, lm, epoch = self.cfg, self._lm, self._curriculum_epoch()
         ended = lm.stage_for_epoch(epoch - 1)
         loss = self.last_epoch_loss
