@@ -492,6 +492,19 @@ def test_stage_retries_can_watch_a_value_the_method_logs(tmp_path):
         Trainer(TinyMethod(config), examples, cfg, tmp_path / "missing").fit()
 
 
+def test_a_fresh_run_never_rewinds_to_a_snapshot_left_by_an_earlier_one(tmp_path):
+    config = TinyConfig(stages=3, epochs_per_stage=2)
+    cfg = make_cfg(epochs=10, stage_retries=1, stage_retry_loss=1e-9)
+    Trainer(TinyMethod(config), counting_examples(12), cfg, tmp_path / "old").fit()
+    assert ckpt.latest_checkpoint(tmp_path / "old" / "stage_start").name == "step-000024"  # stage 2's start
+    reference, replaced = TinyMethod(config), TinyMethod(config)
+    short = make_cfg(epochs=8, stage_retries=1, stage_retry_loss=1e-9)  # stage 0 is rewound to step 0
+    Trainer(reference, counting_examples(12), short, tmp_path / "reference").fit()
+    assert Trainer(replaced, counting_examples(12), short, tmp_path / "old").fit(overwrite=True)["stage_retries"] == {0: 1}
+    for key, value in weights(reference).items():
+        assert torch.equal(replaced.state_dict()[key], value), key
+
+
 def test_stage_retries_bad_settings_are_refused(tmp_path):
     with pytest.raises(LatentCotError, match="stage_retries"):
         make_cfg(stage_retries=-1)

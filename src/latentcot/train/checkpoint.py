@@ -127,14 +127,15 @@ def decode_state(data: Any, tensors: dict[str, torch.Tensor]) -> Any:
 
 # what a run leaves in its folder besides checkpoints/ and tb/ (removed by --overwrite)
 RUN_FILES = ("metrics.jsonl", "eval.json", "config.json", "config.yaml")
+STAGE_START = "stage_start"  # run_dir/stage_start/checkpoints/: where the current stage began (train.stage_retries)
 
 
 def prepare_run_dir(run_dir: str | Path, resume: bool = False, overwrite: bool = False) -> None:
     """Refuse to mix two runs in one folder.
 
     A folder that already holds a run (checkpoints or ``metrics.jsonl``) is continued with
-    ``resume``, replaced with ``overwrite`` (its checkpoints, TensorBoard events and run files
-    are deleted; nothing else in the folder is touched), and otherwise refused.
+    ``resume``, replaced with ``overwrite`` (its checkpoints, stage-start snapshot, TensorBoard events
+    and run files are deleted; nothing else in the folder is touched), and otherwise refused.
 
     Raises:
         LatentCotError: the folder holds a run and neither flag is given, or both are.
@@ -149,7 +150,7 @@ def prepare_run_dir(run_dir: str | Path, resume: bool = False, overwrite: bool =
         raise LatentCotError(f"{run_dir}: already holds a run ({', '.join(held)}); continue it with --resume "
                              "or replace it with --overwrite")
     if os.environ.get("RANK", "0") == "0":  # under torchrun one process deletes
-        for name in (CHECKPOINTS, "tb"):
+        for name in (CHECKPOINTS, "tb", STAGE_START):
             shutil.rmtree(run_dir / name, ignore_errors=True)
         for name in RUN_FILES:
             (run_dir / name).unlink(missing_ok=True)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -56,7 +57,6 @@ if TYPE_CHECKING:
     from latentcot.methods.base import Batch, Method, Trainable
 
 EvalFn = Callable[[Any], dict[str, float]]  # called with the trained model (a Trainable)
-STAGE_START = "stage_start"  # run_dir/stage_start/checkpoints/: where the current stage began (train.stage_retries)
 
 
 def _warmup(step: int, cfg: TrainConfig) -> float:
@@ -575,10 +575,10 @@ class Trainer:
                 print(f"stage {ended} ended with {cfg.stage_retry_metric} {loss:.4f} > "
                       f"train.stage_retry_loss={cfg.stage_retry_loss} {why}: going on")
             return False
-        snapshot = ckpt.latest_checkpoint(self.run_dir / STAGE_START)
+        snapshot = ckpt.latest_checkpoint(self.run_dir / ckpt.STAGE_START)
         info = ckpt.read_info(snapshot) if snapshot is not None else {}
         if snapshot is None or info.get("stage") != ended:
-            raise LatentCotError(f"{self.run_dir / STAGE_START}: no snapshot of the start of stage {ended} to rewind "
+            raise LatentCotError(f"{self.run_dir / ckpt.STAGE_START}: no snapshot of the start of stage {ended} to rewind "
                                  f"to (found {snapshot}); was the folder removed?")
         ckpt.load_checkpoint(snapshot, self.method)
         self.optimizer.load_state_dict(ckpt.load_trainer_state(snapshot)["optimizer"])
@@ -625,6 +625,8 @@ class Trainer:
             self._restore(model, latest)
         else:
             seed_everything(cfg.seed + ctx.rank)
+            if ctx.is_main:  # a fresh start: no stage of this run has begun (stage_retries)
+                shutil.rmtree(self.run_dir / ckpt.STAGE_START, ignore_errors=True)
         if resume:
             self._trim_metrics()
         if ctx.is_main:
@@ -670,7 +672,7 @@ class Trainer:
                     self._start_optimizer_afresh()  # fresh AdamW moments (Coconut)
                 if cfg.stage_retries and self.position == 0 and stage != previous and not rewound:
                     # where this stage starts: what train.stage_retries rewinds to
-                    self._save(model, {"loss": 0.0, "sums": {}, "steps": 0}, self.run_dir / STAGE_START, keep_last=1)
+                    self._save(model, {"loss": 0.0, "sums": {}, "steps": 0}, self.run_dir / ckpt.STAGE_START, keep_last=1)
                 batches = epoch_batches(len(self.examples), self.epoch, cfg, ctx.rank, ctx.world_size)
                 batches = batches[: self.steps_per_epoch * cfg.grad_accum]
                 loader: DataLoader[Any] = DataLoader(
