@@ -134,8 +134,9 @@ def prepare_run_dir(run_dir: str | Path, resume: bool = False, overwrite: bool =
     """Refuse to mix two runs in one folder.
 
     A folder that already holds a run (checkpoints or ``metrics.jsonl``) is continued with
-    ``resume``, replaced with ``overwrite`` (its checkpoints, stage-start snapshot, TensorBoard events
-    and run files are deleted; nothing else in the folder is touched), and otherwise refused.
+    ``resume``, replaced with ``overwrite`` (its checkpoints, TensorBoard events and run files
+    are deleted; nothing else in the folder is touched; the trainer clears the stage-start snapshot
+    itself at any fresh start), and otherwise refused.
 
     Raises:
         LatentCotError: the folder holds a run and neither flag is given, or both are.
@@ -150,7 +151,7 @@ def prepare_run_dir(run_dir: str | Path, resume: bool = False, overwrite: bool =
         raise LatentCotError(f"{run_dir}: already holds a run ({', '.join(held)}); continue it with --resume "
                              "or replace it with --overwrite")
     if os.environ.get("RANK", "0") == "0":  # under torchrun one process deletes
-        for name in (CHECKPOINTS, "tb", STAGE_START):
+        for name in (CHECKPOINTS, "tb"):
             shutil.rmtree(run_dir / name, ignore_errors=True)
         for name in RUN_FILES:
             (run_dir / name).unlink(missing_ok=True)
