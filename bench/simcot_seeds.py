@@ -112,8 +112,8 @@ Cell: held-out accuracy.
 
 {chr(10).join(lines)}
 
-Wall time per latent run: {min(walls, default=0):.0f}–{max(walls, default=0):.0f} s ({result['args']['jobs']} runs at once,
-{result['args']['threads']} thread each).
+Wall time per latent run: {min(walls, default=0):.0f}–{max(walls, default=0):.0f} s (`--jobs {result['args']['jobs']}`: this command's
+runs at once, {result['args']['threads']} thread each; other work on the cores, if any, is in the note below).
 {result['args'].get('note') or ''}
 """
     doc.parent.mkdir(parents=True, exist_ok=True)
@@ -147,9 +147,10 @@ def main() -> None:
     a = p.parse_args()
     if a.render:
         result = json.loads(Path(a.render).read_text())
-        result["json"] = a.render
-        if a.note:
+        if a.note:  # kept in the JSON, so a later re-render keeps it
             result["args"]["note"] = a.note
+            Path(a.render).write_text(json.dumps(result, indent=2))
+        result["json"] = a.render
         write_doc(result, Path(a.doc))
         return
     for m in a.methods.split(","):
