@@ -113,9 +113,10 @@ def plot(rows: list[dict], path: Path) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--simcot-seeds", nargs="*", default=["simcot_seeds.json", "simcot_seeds_c4.json",
-                                                          "simcot_seeds_coconut.json"],
-                   help="bench/simcot_seeds.py results (bench/results/ names); missing files are skipped")
+    p.add_argument("--simcot-seeds", nargs="*", default=["simcot_seeds.json", "simcot_seeds_c4_e80.json",
+                                                          "simcot_seeds_c4.json", "simcot_seeds_coconut.json"],
+                   help="bench/simcot_seeds.py results (bench/results/ names; for a (method, k, seed) listed "
+                        "twice the first wins: 16 latents at 80 epochs over 60); missing files are skipped")
     p.add_argument("--demo-seeds", default="demo_seeds.json")
     # Coconut's rows from the first study; SIM-CoT's from runs with its reference-code defaults
     # (commit 80d071b on): the first study's SIM-CoT rows predate them (docs/results/latent_study_chain*.md)
@@ -139,7 +140,7 @@ def main() -> None:
         "each names the command that trained it).", "",
         f"Running sums of 5 terms mod 10 (4 steps), held-out questions of another seed. {DEMO}: `latentcot demo`'s "
         "settings (the latent runs start from the seed's CoT model; 93 steps per epoch: 3,720 steps = 40 epochs, "
-        "5,580 = 60), k = 4·c step latents plus the answer thought. "
+        "5,580 = 60, 7,440 = 80), k = 4·c step latents plus the answer thought. "
         f"{STUDY}: `bench/latent_study.py` (micro preset, 200 held-out questions), k latents in all; its SIM-CoT rows "
         "use SIM-CoT's reference-code defaults (step CE summed per row, step tokens through the base embedding, "
         "thoughts past the last step write the answer), the first study's older SIM-CoT rows stay in "
