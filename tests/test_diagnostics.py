@@ -14,6 +14,7 @@ from latentcot.latent.diagnostics import (
     mean_embedding_norm,
     mean_pairwise_cosine,
     step_recovery,
+    step_recovery_by_group,
 )
 from latentcot.models import build_preset
 
@@ -73,3 +74,16 @@ def test_step_recovery_counts_exact_matches():
     assert step_recovery([["a b", "c"], ["d"]], [["a b ", "x"], ["d"]]) == pytest.approx(2 / 3)
     with pytest.raises(ValueError):
         step_recovery([["a"]], [["a", "b"]])
+
+
+def test_step_recovery_by_group_finds_where_a_chain_first_goes_wrong():
+    decoded = [["1", "3", "6"], ["1", "9", "2"], ["1", "3", "7"], ["2", "3", "6"]]
+    targets = [["1", "3", "6"], ["1", "3", "6"], ["1", "3", "6"], ["1", "3", "6 "]]
+    chain = step_recovery_by_group(decoded, targets)
+    assert chain["by_group"] == [0.75, 0.75, 0.5]
+    assert chain["all_right"] == 0.25
+    assert chain["first_wrong"] == [1, 1, 1]  # the second example's wrong third step is inherited, not counted
+    with pytest.raises(ValueError, match="different numbers of groups"):
+        step_recovery_by_group([["a"], ["a", "b"]], [["a"], ["a", "b"]])
+    with pytest.raises(ValueError):
+        step_recovery_by_group([["a", "b"]], [["a"]])

@@ -287,6 +287,9 @@ def test_inspect_cli_shows_steps_and_collapse_numbers(tmp_path, capsys):
     assert main(["inspect", str(folder), "--data", str(tmp_path / "data.jsonl")]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["n_examples"] == 6 and report["num_latents"] == 3 and report["step_recovery"] >= 0.8
+    by_group = report["step_recovery_by_group"]
+    assert len(by_group) == 3 and sum(by_group) / 3 == pytest.approx(report["step_recovery"])
+    assert sum(report["first_wrong_group"]) == round(6 * (1 - report["steps_all_right"]))
     assert -1.0 <= report["mean_cosine"] <= 1.0 and 1.0 <= report["effective_rank"] <= 3.0
     assert main(["inspect", str(folder)]) == 2  # neither a question nor --data
 

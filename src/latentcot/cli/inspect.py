@@ -99,7 +99,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="look inside a checkpoint's latents: decoded steps, nearest tokens, collapse diagnostics",
         description="With a question: per latent, the step a SIM-CoT decoder writes (when the checkpoint "
         "has one), the nearest vocabulary tokens, its norm and cosine similarity to the other latents. "
-        "With --data: mean pairwise cosine, effective rank, relative norm (and step recovery) over records. "
+        "With --data: mean pairwise cosine, effective rank, relative norm (and step recovery: overall, per latent "
+        "group, and where each chain of decoded steps first goes wrong) over records. "
         "For a prosqa_graph run, also the superposition look: each thought's mean inner product with the "
         "embeddings of optimal-path, frontier, reachable and unreachable nodes, and of the mirror nodes "
         "(unreachable, as many steps below another person) (a table; --plot draws one question's bars).",

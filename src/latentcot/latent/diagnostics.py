@@ -194,6 +194,38 @@ def step_recovery(decoded: Sequence[Sequence[str]], targets: Sequence[Sequence[s
     return sum(d == t for d, t in pairs) / max(1, len(pairs))
 
 
+def step_recovery_by_group(decoded: Sequence[Sequence[str]], targets: Sequence[Sequence[str]]) -> dict[str, Any]:
+    """Where a chain of decoded steps goes wrong: per latent group, the fraction of examples whose
+    group decodes exactly (stripped); the fraction with every group right; and, per group, how many
+    examples go wrong there first (the errors a later step inherits are not counted again).
+
+    Args:
+        decoded: per example, the decoder's text per latent group (the same count for every example).
+        targets: per example, the true text per group (aligned the same way).
+
+    Raises:
+        ValueError: the examples do not all have the same number of groups, or a target list differs
+            in length from its decoded list.
+    """
+    counts = {len(ds) for ds in decoded}
+    if len(counts) > 1:
+        raise ValueError(f"step_recovery_by_group: examples have different numbers of groups {sorted(counts)}")
+    groups = counts.pop() if counts else 0
+    right = [0] * groups
+    first_wrong = [0] * groups
+    all_right = 0
+    for ds, ts in zip(decoded, targets, strict=True):
+        ok = [d.strip() == t.strip() for d, t in zip(ds, ts, strict=True)]
+        for g, good in enumerate(ok):
+            right[g] += good
+        if all(ok):
+            all_right += 1
+        else:
+            first_wrong[ok.index(False)] += 1
+    n = max(1, len(decoded))
+    return {"by_group": [r / n for r in right], "all_right": all_right / n, "first_wrong": first_wrong}
+
+
 @torch.no_grad()
 def dataset_diagnostics(
     method: Any, examples: Sequence[Any], batch_size: int = 64, step_decoder: Any = None, **options: Any
@@ -209,7 +241,9 @@ def dataset_diagnostics(
         **options: passed to ``reason`` (e.g. ``n_latents``).
 
     Returns:
-        :meth:`CollapseStats.as_dict` plus ``step_recovery`` when a decoder is given.
+        :meth:`CollapseStats.as_dict`; with a decoder also ``step_recovery``, and from
+        :func:`step_recovery_by_group` ``step_recovery_by_group``, ``steps_all_right`` and
+        ``first_wrong_group``.
     """
     latents = collect_latents(method, [ex.question for ex in examples], batch_size, **options)
     result = collapse_stats(latents, mean_embedding_norm(method.backbone)).as_dict()
@@ -219,9 +253,12 @@ def dataset_diagnostics(
         for start in range(0, len(examples), batch_size):
             decoded += step_decoder.decode_steps(latents[start : start + batch_size].to(device))
         groups = latents.shape[1] // step_decoder.c
-        result["step_recovery"] = step_recovery(
-            decoded, [step_decoder.target_texts(ex.steps, groups, ex.answer) for ex in examples]
-        )
+        targets = [step_decoder.target_texts(ex.steps, groups, ex.answer) for ex in examples]
+        result["step_recovery"] = step_recovery(decoded, targets)
+        chain = step_recovery_by_group(decoded, targets)
+        result["step_recovery_by_group"] = chain["by_group"]
+        result["steps_all_right"] = chain["all_right"]
+        result["first_wrong_group"] = chain["first_wrong"]
     return result
 
 
