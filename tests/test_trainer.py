@@ -256,13 +256,21 @@ def test_learning_rate_schedules():
     assert lr_factor(14, cfg, 14) == pytest.approx(0.0)
     linear = make_cfg(schedule="linear", max_steps=10)
     assert lr_factor(5, linear, 10) == pytest.approx(0.5)
+    wsd = make_cfg(schedule="wsd", decay_fraction=0.25, warmup_steps=2, max_steps=100)
+    factors = [lr_factor(s, wsd, 100) for s in range(101)]
+    assert factors[:2] == [0.5, 1.0] and set(factors[2:76]) == {1.0}  # warm-up, then stable to 75%
+    assert factors[80] == pytest.approx(0.8) and factors[100] == 0.0  # linear to 0 over the last quarter
+    assert all(a > b for a, b in zip(factors[75:], factors[76:]))
+    assert lr_factor(10, wsd, 100, time_fraction=0.875) == pytest.approx(0.5)  # time ahead of the steps
+    with pytest.raises(LatentCotError, match="decay_fraction"):
+        make_cfg(schedule="wsd", decay_fraction=0.0)
 
 
 def test_learning_rate_keeps_each_schedules_numbers():
     """The trainer sets ``learning_rate`` (cfg.lr x warm-up x decay, left to right): for the language-model
     schedules exactly cfg.lr x lr_factor (what LambdaLR gave them), for cosine_from_start exactly what
     EndoCoT's own loop computed (a base lr times a factor would differ from it in the last bit)."""
-    for schedule in ("cosine", "linear", "constant"):
+    for schedule in ("cosine", "linear", "constant", "wsd"):
         for warmup in (0, 3, 7):
             cfg = make_cfg(lr=3e-4, warmup_steps=warmup, schedule=schedule, max_steps=50)
             assert all(learning_rate(s, cfg, 50) == cfg.lr * lr_factor(s, cfg, 50) for s in range(50))

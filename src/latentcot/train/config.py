@@ -52,9 +52,13 @@ class TrainConfig:
         "loss", "what train.stage_retries watches: the training loss, or any value the method logs "
         "(SIM-CoT: answer_loss, the answer token's cross-entropy; step_loss, the step decoder's)"
     )
-    schedule: Literal["cosine", "linear", "constant", "cosine_from_start"] = option(
+    schedule: Literal["cosine", "linear", "constant", "cosine_from_start", "wsd"] = option(
         "constant", "learning-rate decay after warm-up, down to 0 at the last step; cosine_from_start: one "
-        "cosine over the whole run with the warm-up ramp multiplied in (the EndoCoT recipe)"
+        "cosine over the whole run with the warm-up ramp multiplied in (the EndoCoT recipe); wsd (warm-up, "
+        "stable, decay): constant, then linear to 0 over the last train.decay_fraction of the run"
+    )
+    decay_fraction: float = option(
+        0.2, "schedule wsd: the share of the run's steps (or of max_seconds) over which the lr decays to 0"
     )
     batch_size: int = option(8, "examples per micro-batch on each process")
     grad_accum: int = option(1, "micro-batches accumulated per optimizer step")
@@ -96,6 +100,8 @@ class TrainConfig:
             raise LatentCotError("set max_steps > 0 or epochs >= 1: the run has no length")
         if self.stage_retry_loss <= 0:
             raise LatentCotError(f"stage_retry_loss must be positive, got {self.stage_retry_loss}")
+        if not 0.0 < self.decay_fraction <= 1.0:
+            raise LatentCotError(f"decay_fraction must be in (0, 1], got {self.decay_fraction}")
         if self.lr <= 0:
             raise LatentCotError(f"lr must be positive, got {self.lr}")
         if self.weight_decay < 0:

@@ -73,6 +73,10 @@ def _decay(step: int, cfg: TrainConfig, total_steps: int, time_fraction: float) 
         return 0.5 * (1.0 + math.cos(math.pi * min(1.0, max(step / total_steps, time_fraction))))
     if step < cfg.warmup_steps:
         return 1.0
+    if cfg.schedule == "wsd":  # stable until the last decay_fraction of the run, then linear to 0
+        stable = 1.0 - cfg.decay_fraction
+        done = max(step / max(1, total_steps), time_fraction)
+        return 1.0 - min(1.0, max(0.0, (done - stable) / cfg.decay_fraction))
     progress = min(1.0, max((step - cfg.warmup_steps) / max(1, total_steps - cfg.warmup_steps), time_fraction))
     if cfg.schedule == "linear":
         return 1.0 - progress
@@ -83,7 +87,8 @@ def lr_factor(step: int, cfg: TrainConfig, total_steps: int, time_fraction: floa
     """Multiplier of ``cfg.lr`` for optimizer step ``step`` (0-based): linear warm-up, then decay.
 
     ``cosine`` and ``linear`` decay after the warm-up, to 0 at ``total_steps``; ``cosine_from_start``
-    decays over the whole run with the warm-up multiplied in. ``time_fraction``: the share of
+    decays over the whole run with the warm-up multiplied in; ``wsd`` holds the lr until the last
+    ``cfg.decay_fraction`` of the steps and then decays it linearly to 0. ``time_fraction``: the share of
     ``cfg.max_seconds`` spent (the decay follows it when it is ahead of the steps).
     """
     return _warmup(step, cfg) * _decay(step, cfg, total_steps, time_fraction)
