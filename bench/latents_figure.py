@@ -114,7 +114,8 @@ def plot(rows: list[dict], path: Path) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--simcot-seeds", nargs="*", default=["simcot_seeds.json", "simcot_seeds_c4_e80.json",
-                                                          "simcot_seeds_c4.json", "simcot_seeds_coconut.json"],
+                                                          "simcot_seeds_c4.json", "simcot_seeds_coconut.json",
+                                                          "simcot_seeds_coconut_c4.json"],
                    help="bench/simcot_seeds.py results (bench/results/ names; for a (method, k, seed) listed "
                         "twice the first wins: 16 latents at 80 epochs over 60); missing files are skipped")
     p.add_argument("--demo-seeds", default="demo_seeds.json")
