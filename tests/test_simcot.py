@@ -180,6 +180,17 @@ def test_thoughts_past_the_last_step_are_trained_to_write_the_answer():
     assert eos_only.target_texts(ex.steps, 5, ex.answer)[3:] == ["", ""]
 
 
+def test_targets_of_fewer_thoughts_than_steps_follow_the_training_layout():
+    # 3 steps: 2 of 5 thoughts are stage 2's (steps 1-2, step 3 still written as text); at the last
+    # stage of a 2-thought model the second thought also stands for step 3 (merged), as collate trains
+    ex = _task()[0]
+    for max_stage, stage in ((5, 2), (2, 3)):
+        method, _ = _simcot("coconut", base_options={"c_thought": 1, "max_latent_stage": max_stage, "epochs_per_stage": 1})
+        written = method.tokenizer.batch_decode(method.collate([ex], stage=stage)["step_ids"], skip_special_tokens=True)
+        assert method.target_texts(ex.steps, 2, ex.answer) == [w.strip() for w in written]
+    assert method.target_texts(ex.steps, 2, ex.answer)[0] == ex.steps[0]
+
+
 @pytest.mark.parametrize("base", list(BASES))
 def test_batched_decoding_equals_per_latent_decoding(base):
     method, examples = _simcot(base)

@@ -394,7 +394,15 @@ class SimCot(nn.Module):
         return [[step for step in groups for _ in range(self.c)] for groups in self.decode_steps(latents)]
 
     def target_texts(self, steps: Sequence[str], groups: int, answer: str = "") -> list[str]:
-        """The text each group should decode to (as :meth:`decode_steps` writes it; '' = none)."""
+        """The text each of ``groups`` latent groups should decode to (as :meth:`decode_steps` writes
+        it; '' = none), laid out as training lays them out: on Coconut, fewer groups than its
+        ``max_latent_stage`` are the thoughts of that stage, which stand for the first ``groups``
+        steps (the rest is still written as text), not all the steps with the extras merged in."""
+        if isinstance(self.base, Coconut):
+            last = self.base.config.max_latent_stage
+            replaced, k = self.base.layout(len(steps), groups if groups < last else last + 1)
+            if k == groups * self.c:
+                steps = steps[:replaced]
         targets = [(t or [])[:-1] for t in self.step_targets(steps, groups, answer)]  # without eos
         return [t.strip() for t in self.tokenizer.batch_decode(targets, skip_special_tokens=True)]
 
