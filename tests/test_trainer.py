@@ -476,6 +476,45 @@ def test_stage_retries_below_the_bound_change_nothing_and_a_rewound_run_resumes_
                                      if "examples_per_s" in r else r for i, r in enumerate(rows)]
 
 
+def test_stage_retry_from_previous_goes_back_to_the_stage_before_and_resumes_exactly(tmp_path):
+    # every stage is rewound once: stage 0 (the run's first) to its own start, stage 1 to stage 0's start;
+    # one example repeated, so a replayed stretch from the same weights and AdamW is equal bit for bit
+    same = [list(range(8))] * 12
+    config = TinyConfig(stages=3, epochs_per_stage=1)
+    cfg = make_cfg(epochs=8, stage_retries=1, stage_retry_loss=1e-9, optimizer_reset="none", stage_retry_from="previous")
+    method = FingerprintMethod(config)
+    result = Trainer(method, same, cfg, tmp_path / "run").fit()
+    assert method.stages_seen == [0] * 6 + [1] * 3 + [0] * 3 + [1] * 3 + [2] * 9
+    for original, replay in ((range(0, 3), range(9, 12)), (range(6, 9), range(12, 15))):
+        for a, b in zip(original, replay, strict=True):
+            assert torch.equal(method.prints[a], method.prints[b]), (a, b)
+    ends = [r for r in read_metrics(tmp_path / "run") if "stage_end_loss" in r]
+    assert [(r["step"], r["stage"], r["stage_rewound"], r["stage_retries"]) for r in ends] == [
+        (3, 0, 1, 1), (6, 0, 0, 1), (9, 1, 1, 1), (12, 0, 0, 1), (15, 1, 0, 1)]
+    assert result["stage_retries"] == {0: 1, 1: 1}
+    # the stale start of stage 1 (step 6) went with the rewind; the newest two starts are kept
+    snapshots = ckpt.list_checkpoints(tmp_path / "run" / "stage_start")
+    assert [(p.name, ckpt.read_info(p)["stage"]) for p in snapshots] == [("step-000012", 1), ("step-000015", 2)]
+
+    # with stages of 2 epochs and data whose order matters: a resumed run rewinds exactly as an uninterrupted one
+    config = TinyConfig(stages=3, epochs_per_stage=2, reset_optimizer_per_stage=True)
+    cfg = make_cfg(epochs=12, rewarm_steps=2, stage_retries=1, stage_retry_loss=1e-9, save_every=4,
+                   stage_retry_from="previous")
+    reference = TinyMethod(config)
+    Trainer(reference, counting_examples(12), cfg, tmp_path / "reference").fit()
+    assert reference.stages_seen == [0] * 12 + [1] * 6 + [0] * 6 + [1] * 6 + [2] * 6
+    for crash_at in (20, 27, 33):  # in stage 1's first run, in stage 0's run after going back, in stage 1's last
+        crashed = TinyMethod(config)
+        crashed.crash_at_call = crash_at
+        run = tmp_path / f"run{crash_at}"
+        with pytest.raises(RuntimeError, match="simulated crash"):
+            Trainer(crashed, counting_examples(12), cfg, run).fit()
+        resumed = TinyMethod(config, seed=7)
+        Trainer(resumed, counting_examples(12), cfg, run).fit(resume=True)
+        for key, value in weights(reference).items():
+            assert torch.equal(resumed.state_dict()[key], value), (crash_at, key)
+
+
 def test_stage_retries_leave_the_last_stage_the_epochs_of_a_stage(tmp_path):
     # 9 epochs, stages of 2: stage 0 is rewound once (the last stage still gets 3 epochs), then no more
     # rewinds, though retries are left: each would leave the last stage fewer than 2 epochs

@@ -52,6 +52,12 @@ class TrainConfig:
         "loss", "what train.stage_retries watches: the training loss, or any value the method logs "
         "(SIM-CoT: answer_loss, the answer token's cross-entropy; step_loss, the step decoder's)"
     )
+    stage_retry_from: Literal["stage", "previous"] = option(
+        "stage", "where train.stage_retries rewinds a stage that ends unlearned: to its own start, or to the "
+        "start of the stage before it (which then runs again on new data orders, and the stage after it; "
+        "the first stage of the run goes back to its own start). A stage's result is set where it starts: "
+        "from its own start it lands on the same loss each time"
+    )
     schedule: Literal["cosine", "linear", "constant", "cosine_from_start", "wsd"] = option(
         "constant", "learning-rate decay after warm-up, down to 0 at the last step; cosine_from_start: one "
         "cosine over the whole run with the warm-up ramp multiplied in (the EndoCoT recipe); wsd (warm-up, "

@@ -552,8 +552,9 @@ class Trainer:
         (``train.stage_retries``): the mean of ``train.stage_retry_metric`` over its last epoch is above
         ``train.stage_retry_loss``, it has retries left, and the run has epochs enough to run it again
         and still give the last stage as many as that stage has. A rewind loads the weights and AdamW
-        state saved where that stage began and moves the curriculum back to that stage's first epoch;
-        the step count runs on. Every stage end above the bound logs a row (rewound or not)."""
+        state saved where that stage began (``train.stage_retry_from: previous``: where the stage
+        before it began) and moves the curriculum back to that stage's first epoch; the step count
+        runs on. Every stage end above the bound logs a row (rewound or not)."""
         cfg, lm, epoch = self.cfg, self._lm, self._curriculum_epoch()
         ended = lm.stage_for_epoch(epoch - 1)
         loss = self.last_epoch_loss
@@ -563,11 +564,19 @@ class Trainer:
         first = epoch - 1
         while first > 0 and lm.stage_for_epoch(first - 1) == ended:
             first -= 1
+        span, target = epoch - first, ended  # the ended stage's epochs; the stage whose start the run goes back to
+        if cfg.stage_retry_from == "previous" and first > 0:
+            # the stage before, when this run trained it (its start snapshot is kept beside this stage's)
+            before = first
+            while before > 0 and lm.stage_for_epoch(before - 1) == lm.stage_for_epoch(first - 1):
+                before -= 1
+            if self._stage_snapshot(lm.stage_for_epoch(first - 1)) is not None:
+                target, first = lm.stage_for_epoch(first - 1), before
         # the last stage must keep at least one such stage's epochs after the rewind
         last, to_last = lm.stage_for_epoch(1 << 30), 0
         while lm.stage_for_epoch(first + to_last) != last and to_last <= self.total_epochs:
             to_last += 1
-        room = self.total_epochs - self.epoch - to_last >= epoch - first
+        room = self.total_epochs - self.epoch - to_last >= span
         rewind = done < cfg.stage_retries and room
         # a row of its own in metrics.jsonl: the stage, its last epoch's loss, whether it was rewound
         row = {"step": self.step, "epoch": self.epoch, "stage": ended, "stage_end_loss": loss,
@@ -576,26 +585,39 @@ class Trainer:
             self._log(row)
             if self.dist.is_main:
                 why = (f"after {done} retries (train.stage_retries={cfg.stage_retries})" if room else
-                       f"with too few epochs left to run it again and still give the last stage {epoch - first}")
+                       f"with too few epochs left to run it again and still give the last stage {span}")
                 print(f"stage {ended} ended with {cfg.stage_retry_metric} {loss:.4f} > "
                       f"train.stage_retry_loss={cfg.stage_retry_loss} {why}: going on")
             return False
-        snapshot = ckpt.latest_checkpoint(self.run_dir / ckpt.STAGE_START)
-        info = ckpt.read_info(snapshot) if snapshot is not None else {}
-        if snapshot is None or info.get("stage") != ended:
-            raise LatentCotError(f"{self.run_dir / ckpt.STAGE_START}: no snapshot of the start of stage {ended} to rewind "
-                                 f"to (found {snapshot}); was the folder removed?")
+        snapshot = self._stage_snapshot(target)
+        if snapshot is None:
+            found = ckpt.list_checkpoints(self.run_dir / ckpt.STAGE_START)
+            raise LatentCotError(f"{self.run_dir / ckpt.STAGE_START}: no snapshot of the start of stage {target} to rewind "
+                                 f"to (found {[str(f) for f in found] or 'none'}); was the folder removed?")
+        info = ckpt.read_info(snapshot)
         ckpt.load_checkpoint(snapshot, self.method)
         self.optimizer.load_state_dict(ckpt.load_trainer_state(snapshot)["optimizer"])
+        if target != ended:  # the ended stage's start is stale: it is saved again when the run gets there
+            self.dist.barrier()  # every process has read its snapshot
+            if self.dist.is_main:
+                for later in ckpt.list_checkpoints(self.run_dir / ckpt.STAGE_START):
+                    if later != snapshot:
+                        shutil.rmtree(later)
         self.epochs_repeated += epoch - first
         self.retries[ended] = done + 1
         self._log(row)
         if self.dist.is_main:
+            where = "its start" if target == ended else f"the start of stage {target}"
             print(f"stage {ended} ended with {cfg.stage_retry_metric} {loss:.4f} > "
                   f"train.stage_retry_loss={cfg.stage_retry_loss}: "
-                  f"rewound to its start at step {info['step']} (retry {done + 1} of {cfg.stage_retries}); "
+                  f"rewound to {where} at step {info['step']} (retry {done + 1} of {cfg.stage_retries}); "
                   f"it runs again from step {self.step}")
         return True
+
+    def _stage_snapshot(self, stage: int) -> Path | None:
+        """The saved start of ``stage`` in ``run_dir/stage_start`` (the newest, should there be two), or None."""
+        found = [p for p in ckpt.list_checkpoints(self.run_dir / ckpt.STAGE_START) if ckpt.read_info(p).get("stage") == stage]
+        return found[-1] if found else None
 
     def fit(self, resume: bool = False, overwrite: bool = False) -> dict[str, Any]:
         """Train to ``total_steps``; with ``resume`` continue exactly from the latest checkpoint.
@@ -677,7 +699,8 @@ class Trainer:
                     self._start_optimizer_afresh()  # fresh AdamW moments (Coconut)
                 if cfg.stage_retries and self.position == 0 and stage != previous and not rewound:
                     # where this stage starts: what train.stage_retries rewinds to
-                    self._save(model, {"loss": 0.0, "sums": {}, "steps": 0}, self.run_dir / ckpt.STAGE_START, keep_last=1)
+                    self._save(model, {"loss": 0.0, "sums": {}, "steps": 0}, self.run_dir / ckpt.STAGE_START,
+                               keep_last=2 if cfg.stage_retry_from == "previous" else 1)
                 batches = epoch_batches(len(self.examples), self.epoch, cfg, ctx.rank, ctx.world_size)
                 batches = batches[: self.steps_per_epoch * cfg.grad_accum]
                 loader: DataLoader[Any] = DataLoader(
