@@ -445,12 +445,13 @@ def test_stage_retries_below_the_bound_change_nothing_and_a_rewound_run_resumes_
     config = TinyConfig(stages=3, epochs_per_stage=2, reset_optimizer_per_stage=True)
     plain = TinyMethod(config)
     Trainer(plain, counting_examples(12), make_cfg(epochs=8, rewarm_steps=2), tmp_path / "plain").fit()
-    never = TinyMethod(config)  # the bound is never reached: the same run, bit for bit
-    result = Trainer(never, counting_examples(12), make_cfg(epochs=8, rewarm_steps=2, stage_retries=2,
-                                                            stage_retry_loss=100.0), tmp_path / "never").fit()
-    for key, value in weights(plain).items():
-        assert torch.equal(never.state_dict()[key], value), key
-    assert result["stage_retries"] == {} and not any("stage_end_loss" in r for r in read_metrics(tmp_path / "never"))
+    for where in ("stage", "previous"):
+        never = TinyMethod(config)  # the bound is never reached: the same run, bit for bit
+        result = Trainer(never, counting_examples(12), make_cfg(epochs=8, rewarm_steps=2, stage_retries=2, stage_retry_loss=100.0,
+                                                                stage_retry_from=where), tmp_path / where).fit()
+        for key, value in weights(plain).items():
+            assert torch.equal(never.state_dict()[key], value), key
+        assert result["stage_retries"] == {} and not any("stage_end_loss" in r for r in read_metrics(tmp_path / where))
 
     # stages 0 and 1 are rewound once each (the run is 10 epochs: stage 2 gets the 2 left)
     cfg = make_cfg(epochs=10, rewarm_steps=2, stage_retries=1, stage_retry_loss=1e-9, save_every=4)

@@ -55,8 +55,8 @@ class TrainConfig:
     stage_retry_from: Literal["stage", "previous"] = option(
         "stage", "where train.stage_retries rewinds a stage that ends unlearned: to its own start, or to the "
         "start of the stage before it (which then runs again on new data orders, and the stage after it; "
-        "the first stage of the run goes back to its own start). A stage's result is set where it starts: "
-        "from its own start it lands on the same loss each time"
+        "the first stage of the run goes back to its own start). On the 8-number chain a SIM-CoT stage that "
+        "stalled at the same loss from its own start learned once the stage before it ran again (docs/latent_methods.md)"
     )
     schedule: Literal["cosine", "linear", "constant", "cosine_from_start", "wsd"] = option(
         "constant", "learning-rate decay after warm-up, down to 0 at the last step; cosine_from_start: one "
