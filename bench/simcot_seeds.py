@@ -159,6 +159,7 @@ def main() -> None:
     out = Path(a.work_dir)
     out.mkdir(parents=True, exist_ok=True)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    # without --note and its text (sys.argv[i] is the word before x)
     argv = [x for i, x in enumerate(sys.argv[1:]) if not (x.startswith("--note") or sys.argv[i] == "--note")]
     result = {"command": "python bench/simcot_seeds.py " + " ".join(argv), "commit": commit,  # the note is shown apart
               "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores, torch {torch.__version__}",
