@@ -441,6 +441,24 @@ def test_stage_retries_rewind_weights_and_adamw_to_the_stage_start(tmp_path):
 
 
 
+def resume_after_crashes(config, cfg, crashes, reference, tmp_path) -> list[Path]:
+    """Crash a run of ``config``/``cfg`` at each call in ``crashes``, resume it, and check the weights
+    equal ``reference``'s; returns the run folders."""
+    runs = []
+    for crash_at in crashes:
+        crashed = TinyMethod(config)
+        crashed.crash_at_call = crash_at
+        run = tmp_path / f"run{crash_at}"
+        with pytest.raises(RuntimeError, match="simulated crash"):
+            Trainer(crashed, counting_examples(12), cfg, run).fit()
+        resumed = TinyMethod(config, seed=7)
+        Trainer(resumed, counting_examples(12), cfg, run).fit(resume=True)
+        for key, value in weights(reference).items():
+            assert torch.equal(resumed.state_dict()[key], value), (crash_at, key)
+        runs.append(run)
+    return runs
+
+
 def test_stage_retries_below_the_bound_change_nothing_and_a_rewound_run_resumes_exactly(tmp_path):
     config = TinyConfig(stages=3, epochs_per_stage=2, reset_optimizer_per_stage=True)
     plain = TinyMethod(config)
@@ -463,16 +481,7 @@ def test_stage_retries_below_the_bound_change_nothing_and_a_rewound_run_resumes_
     assert lrs[6] == lrs[12] == cfg.lr / 2  # AdamW afresh, the ramp again, at each stage's (re)start
     # checkpoints every 4 steps, 3 steps an epoch: resumed from step 4 (stage 0, before its rewind), 12 (where
     # stage 0 ends a second time) and 20 (in stage 1's retry)
-    for crash_at in (7, 14, 22):
-        crashed = TinyMethod(config)
-        crashed.crash_at_call = crash_at
-        run = tmp_path / f"run{crash_at}"
-        with pytest.raises(RuntimeError, match="simulated crash"):
-            Trainer(crashed, counting_examples(12), cfg, run).fit()
-        resumed = TinyMethod(config, seed=7)
-        Trainer(resumed, counting_examples(12), cfg, run).fit(resume=True)
-        for key, value in weights(reference).items():
-            assert torch.equal(resumed.state_dict()[key], value), (crash_at, key)
+    for run in resume_after_crashes(config, cfg, (7, 14, 22), reference, tmp_path):
         assert read_metrics(run) == [{**r, "examples_per_s": read_metrics(run)[i]["examples_per_s"]}
                                      if "examples_per_s" in r else r for i, r in enumerate(rows)]
 
@@ -504,16 +513,8 @@ def test_stage_retry_from_previous_goes_back_to_the_stage_before_and_resumes_exa
     reference = TinyMethod(config)
     Trainer(reference, counting_examples(12), cfg, tmp_path / "reference").fit()
     assert reference.stages_seen == [0] * 12 + [1] * 6 + [0] * 6 + [1] * 6 + [2] * 6
-    for crash_at in (20, 27, 33):  # in stage 1's first run, in stage 0's run after going back, in stage 1's last
-        crashed = TinyMethod(config)
-        crashed.crash_at_call = crash_at
-        run = tmp_path / f"run{crash_at}"
-        with pytest.raises(RuntimeError, match="simulated crash"):
-            Trainer(crashed, counting_examples(12), cfg, run).fit()
-        resumed = TinyMethod(config, seed=7)
-        Trainer(resumed, counting_examples(12), cfg, run).fit(resume=True)
-        for key, value in weights(reference).items():
-            assert torch.equal(resumed.state_dict()[key], value), (crash_at, key)
+    # crashes in stage 1's first run, in stage 0's run after going back, and in stage 1's last
+    resume_after_crashes(config, cfg, (20, 27, 33), reference, tmp_path)
 
 
 def test_stage_retries_leave_the_last_stage_the_epochs_of_a_stage(tmp_path):
