@@ -561,17 +561,19 @@ class Trainer:
         if lm.stage_for_epoch(epoch) == ended or loss is None or loss <= cfg.stage_retry_loss:
             return False
         done = self.retries.get(ended, 0)
-        first = epoch - 1
-        while first > 0 and lm.stage_for_epoch(first - 1) == ended:
-            first -= 1
+
+        def stage_start(e: int) -> int:  # the first epoch of the stage that epoch e is in
+            while e > 0 and lm.stage_for_epoch(e - 1) == lm.stage_for_epoch(e):
+                e -= 1
+            return e
+
+        first = stage_start(epoch - 1)
         span, target = epoch - first, ended  # the ended stage's epochs; the stage whose start the run goes back to
         if cfg.stage_retry_from == "previous" and first > 0:
             # the stage before, when this run trained it (its start snapshot is kept beside this stage's)
-            before = first
-            while before > 0 and lm.stage_for_epoch(before - 1) == lm.stage_for_epoch(first - 1):
-                before -= 1
-            if self._stage_snapshot(lm.stage_for_epoch(first - 1)) is not None:
-                target, first = lm.stage_for_epoch(first - 1), before
+            before = lm.stage_for_epoch(first - 1)
+            if self._stage_snapshot(before) is not None:
+                target, first = before, stage_start(first - 1)
         # the last stage must keep at least one such stage's epochs after the rewind
         last, to_last = lm.stage_for_epoch(1 << 30), 0
         while lm.stage_for_epoch(first + to_last) != last and to_last <= self.total_epochs:
