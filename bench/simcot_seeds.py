@@ -4,7 +4,9 @@ For each seed: train the demo's CoT model once (its stage 0), then Coconut and/o
 Coconut) from it at stage 1, with the demo's schedule (``latentcot.demo``: running sums of 5
 terms mod 10, 3,000 training questions, 500 held-out ones generated with seed + 1, batch 32,
 lr 1e-3, ``--epochs-per-stage`` epochs per curriculum stage (the demo's 3 by default), 40 epochs), for every ``c_thought`` in ``--cs`` (5·c
-thoughts: four steps and the answer thought; ``--length L`` makes it L terms, L·c thoughts) and every ``latent_scale`` in ``--scales``. Every
+thoughts: four steps and the answer thought; ``--length L`` makes it L terms, L·c thoughts; ``--max-latent-stage M``
+below L gives M·c thoughts, the last of them standing for every step left, as in the reference) and every
+``latent_scale`` in ``--scales``. Every
 run is its own ``latentcot train`` process; ``--jobs`` run at once, each with ``--threads``.
 
 Writes bench/results/simcot_seeds.json and docs/results/simcot_seeds.md (accuracy per seed, and
@@ -56,8 +58,13 @@ def base(seed: int, a: argparse.Namespace) -> list[str]:
             f"data.eval_size={a.eval_size}", f"train.batch_size={a.batch_size}", f"model.name_or_path={a.preset}"]
 
 
+def stages(a: argparse.Namespace) -> int:
+    """Coconut's ``max_latent_stage``: ``--max-latent-stage``, else one stage per term."""
+    return a.max_latent_stage or a.length
+
+
 def latent_overrides(method: str, c: int, scale: str, cot: Path, a: argparse.Namespace) -> list[str]:
-    coconut = (f"c_thought: {c}, max_latent_stage: {a.length}, epochs_per_stage: {a.epochs_per_stage}, start_stage: 1, "
+    coconut = (f"c_thought: {c}, max_latent_stage: {stages(a)}, epochs_per_stage: {a.epochs_per_stage}, start_stage: 1, "
                f"latent_scale: {scale}")
     spec = (f"method={{name: coconut, {coconut}}}" if method == "coconut"
             else f"method={{name: simcot, base: coconut, base_options: {{{coconut}}}}}")
@@ -70,9 +77,9 @@ def run_seed(seed: int, a: argparse.Namespace, out: Path) -> list[dict]:
     rows = [{"seed": seed, "method": "cot", "c": 0, "scale": "", **cot}]
     jobs = [(m, c, s) for m in a.methods.split(",") for c in map(int, a.cs.split(",")) for s in a.scales.split(",")]
     for method, c, scale in jobs:
-        name = f"s{seed}_{method}_c{c}_{scale}"
+        name = f"s{seed}_{method}_c{c}_{scale}" + (f"_m{stages(a)}" if stages(a) != a.length else "")
         r = train(name, [*base(seed, a), *latent_overrides(method, c, scale, out / f"s{seed}_cot", a)], out, a.threads)
-        rows.append({"seed": seed, "method": method, "c": c, "thoughts": a.length * c, "scale": scale, **r})
+        rows.append({"seed": seed, "method": method, "c": c, "thoughts": stages(a) * c, "scale": scale, **r})
         print(json.dumps(rows[-1]), flush=True)
     return rows
 
@@ -88,12 +95,16 @@ def write_doc(result: dict, doc: Path) -> None:
         accs = {r["seed"]: r["accuracy"] for r in rows if (r["method"], r["c"], r["scale"]) == (method, c, scale)}
         cells = [f"{accs[s]:.1%}" if s in accs else "–" for s in seeds]
         mean = sum(accs.values()) / len(accs)
-        lines.append(f"| {method} | {length * c} | {scale} | " + " | ".join(cells)
+        thoughts = {r.get("thoughts", length * c) for r in rows if (r["method"], r["c"], r["scale"]) == (method, c, scale)}
+        lines.append(f"| {method} | {'/'.join(map(str, sorted(thoughts)))} | {scale} | " + " | ".join(cells)
                      + f" | {mean:.1%} | {sum(v >= 0.95 for v in accs.values())} of {len(accs)} |")
     cots = {r["seed"]: r["accuracy"] for r in result["runs"] if r["method"] == "cot"}
     lines.append("| cot (the start) | – | – | " + " | ".join(f"{cots[s]:.1%}" if s in cots else "–" for s in seeds)
                  + f" | {sum(cots.values()) / len(cots):.1%} | {sum(v >= 0.95 for v in cots.values())} of {len(cots)} |")
     walls = [r["wall_seconds"] for r in rows if r.get("wall_seconds")]
+    m = result["args"].get("max_latent_stage") or length
+    thinking = (f"{length}·c thoughts ({length - 1} steps and the answer thought)" if m == length else
+                f"{m}·c thoughts (max_latent_stage {m}: one step each, the last group standing for steps {m}–{length - 1})")
     source = str(result.get("json") or result["args"]["out"]).removeprefix(f"{ROOT}/")  # the JSON this was made from
     text = f"""## SIM-CoT and Coconut on the demo's setting, over seeds
 
@@ -106,8 +117,7 @@ Running sums of {length} terms mod 10 ({length - 1} steps), {result['args']['tra
 (seed N), {result['args']['eval_size']} held-out ones (seed N + 1, filtered against training), preset
 `{result['args']['preset']}`. Each seed's CoT model is trained once ({result['args']['cot_epochs']} epochs); Coconut and
 SIM-CoT (on Coconut) start from it at curriculum stage 1, {result['args']['epochs_per_stage']} epochs per stage,
-{result['args']['epochs']} epochs in all (batch {result['args']['batch_size']}, lr 1e-3), and think {length}·c thoughts ({length - 1}
-steps and the answer thought). Extra overrides of the latent runs: {', '.join(result['args'].get('set') or []) or 'none'}.
+{result['args']['epochs']} epochs in all (batch {result['args']['batch_size']}, lr 1e-3), and think {thinking}. Extra overrides of the latent runs: {', '.join(result['args'].get('set') or []) or 'none'}.
 Cell: held-out accuracy.
 
 {chr(10).join(lines)}
@@ -129,6 +139,8 @@ def main() -> None:
     p.add_argument("--scales", default="embedding", help="comma list of latent_scale values: none, embedding")
     p.add_argument("--length", type=int, default=5, help="terms of each running sum (the demo's 5: 4 steps)")
     p.add_argument("--preset", default="shallow-128")
+    p.add_argument("--max-latent-stage", type=int, default=0,
+                   help="Coconut's max_latent_stage (0: --length): fewer gives max_latent_stage·c thoughts")
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--epochs-per-stage", type=int, default=3)
     p.add_argument("--cot-epochs", type=int, default=8)
