@@ -86,3 +86,20 @@ def test_describe_lists_every_leaf_with_help():
     keys = {key: help for key, _, help in describe(Run)}
     assert set(keys) == {"seed", "name", "optim.lr", "optim.betas", "optim.schedule"}
     assert keys["optim.lr"] == "learning rate"
+
+
+def test_a_derived_key_is_refused_where_it_would_be_ignored(tmp_path):
+    """RunConfig sets train.seed from seed: overriding it, or a YAML where they disagree, is an error
+    naming the key; a saved run's config run again with seed=… takes the new seed in both."""
+    from latentcot.train.run_config import RunConfig
+
+    with pytest.raises(LatentCotError, match="override 'train.seed'.*give seed="):
+        load_config(RunConfig, None, ["train.seed=5"])
+    path = tmp_path / "run.yaml"
+    path.write_text("seed: 1\ntrain:\n  seed: 2\n")
+    with pytest.raises(LatentCotError, match="run.yaml: train.seed is 2 but seed is 1"):
+        load_config(RunConfig, path)
+    save_config(load_config(RunConfig, None, ["seed=3"]), path)
+    assert load_config(RunConfig, path).train.seed == 3
+    again = load_config(RunConfig, path, ["seed=4"])
+    assert (again.seed, again.train.seed) == (4, 4)

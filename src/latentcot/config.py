@@ -268,6 +268,28 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def check_derived(cls: type, data: dict[str, Any], given: set[tuple[str, ...]], where: str) -> None:
+    """Keys a config sets from another field (``cls.derived_keys``, e.g. RunConfig's ``train.seed``
+    from ``seed``): refused as an override, dropped from a saved config whose source is overridden
+    (it is derived again), refused in the YAML where it disagrees with its source. Edits ``data``."""
+    for key, source in getattr(cls, "derived_keys", {}).items():
+        *sections, name = key.split(".")
+        if (*sections, name) in given:
+            raise LatentCotError(f"override '{key}': this config sets it from '{source}'; give {source}=… instead")
+        node: Any = data
+        for part in sections:
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or name not in node:
+            continue
+        if (source,) in given:
+            del node[name]
+            continue
+        value = data.get(source, next(f.default for f in dataclasses.fields(cls) if f.name == source))
+        if node[name] != value:
+            raise LatentCotError(f"{where}: {key} is {node[name]!r} but {source} is {value!r}; "
+                                 f"{key} follows {source}, so set {source} only")
+
+
 def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] | None = None) -> T:
     """Defaults, then the YAML file (if any), then dotted overrides; every key checked.
 
@@ -281,6 +303,7 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: list[st
     """
     data = read_yaml(path) if path is not None else {}
     where = str(path) if path is not None else "config"
+    check_derived(cls, data, {tuple(parse_override(text)[0]) for text in overrides or []}, where)
     data = merge_overrides(data, overrides or [])
     return from_dict(cls, data, where)
 

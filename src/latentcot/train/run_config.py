@@ -9,7 +9,7 @@ Kept free of torch and transformers (the method's options are checked through
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from latentcot.config import option
 from latentcot.data.generators import GENERATORS
@@ -78,6 +78,7 @@ class EvalConfig:
 class RunConfig:
     """A whole language-model run; YAML sections map to these fields."""
 
+    derived_keys: ClassVar[dict[str, str]] = {"train.seed": "seed"}  # set in __post_init__; load_config refuses them
     out_dir: str = option("runs/default", "run folder (checkpoints, metrics, eval results)")
     seed: int = option(0, "one seed for data generation, initialisation, data order and sampling")
     data: DataConfig = field(default_factory=DataConfig)
