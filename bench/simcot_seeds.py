@@ -65,6 +65,7 @@ def stages(a: argparse.Namespace) -> int:
 
 def latent_overrides(method: str, c: int, scale: str, cot: Path, a: argparse.Namespace) -> list[str]:
     coconut = (f"c_thought: {c}, max_latent_stage: {stages(a)}, epochs_per_stage: {a.epochs_per_stage}, start_stage: 1, "
+               f"steps_per_stage: {a.steps_per_stage}, "
                f"latent_scale: {scale}")
     spec = (f"method={{name: coconut, {coconut}}}" if method == "coconut"
             else f"method={{name: simcot, base: coconut, base_options: {{{coconut}}}}}")
@@ -77,7 +78,8 @@ def run_seed(seed: int, a: argparse.Namespace, out: Path) -> list[dict]:
     rows = [{"seed": seed, "method": "cot", "c": 0, "scale": "", **cot}]
     jobs = [(m, c, s) for m in a.methods.split(",") for c in map(int, a.cs.split(",")) for s in a.scales.split(",")]
     for method, c, scale in jobs:
-        name = f"s{seed}_{method}_c{c}_{scale}" + (f"_m{stages(a)}" if stages(a) != a.length else "")
+        name = (f"s{seed}_{method}_c{c}_{scale}" + (f"_m{stages(a)}" if stages(a) != a.length else "")
+                + (f"_g{a.steps_per_stage}" if a.steps_per_stage != 1 else ""))
         r = train(name, [*base(seed, a), *latent_overrides(method, c, scale, out / f"s{seed}_cot", a)], out, a.threads)
         rows.append({"seed": seed, "method": method, "c": c, "thoughts": stages(a) * c, "scale": scale, **r})
         print(json.dumps(rows[-1]), flush=True)
@@ -102,9 +104,10 @@ def write_doc(result: dict, doc: Path) -> None:
     lines.append("| cot (the start) | – | – | " + " | ".join(f"{cots[s]:.1%}" if s in cots else "–" for s in seeds)
                  + f" | {sum(cots.values()) / len(cots):.1%} | {sum(v >= 0.95 for v in cots.values())} of {len(cots)} |")
     walls = [r["wall_seconds"] for r in rows if r.get("wall_seconds")]
-    m = result["args"].get("max_latent_stage") or length
+    m, g = result["args"].get("max_latent_stage") or length, result["args"].get("steps_per_stage", 1)
     thinking = (f"{length}·c thoughts ({length - 1} steps and the answer thought)" if m == length else
-                f"{m}·c thoughts (max_latent_stage {m}: one step each, the last group standing for steps {m}–{length - 1})")
+                f"{m}·c thoughts (max_latent_stage {m}, steps_per_stage {g}: {g} step(s) per group, the last standing for "
+                f"{'steps ' + str((m - 1) * g + 1) + '–' if (m - 1) * g + 1 < length - 1 else 'step '}{length - 1})")
     source = str(result.get("json") or result["args"]["out"]).removeprefix(f"{ROOT}/")  # the JSON this was made from
     text = f"""## SIM-CoT and Coconut on the demo's setting, over seeds
 
@@ -141,6 +144,8 @@ def main() -> None:
     p.add_argument("--preset", default="shallow-128")
     p.add_argument("--max-latent-stage", type=int, default=0,
                    help="Coconut's max_latent_stage (0: --length): fewer gives max_latent_stage·c thoughts")
+    p.add_argument("--steps-per-stage", type=int, default=1,
+                   help="Coconut's steps_per_stage: written steps each stage (and thought group) stands for")
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--epochs-per-stage", type=int, default=3)
     p.add_argument("--cot-epochs", type=int, default=8)

@@ -191,6 +191,42 @@ def test_targets_of_fewer_thoughts_than_steps_follow_the_training_layout():
     assert method.target_texts(ex.steps, 2, ex.answer)[0] == ex.steps[0]
 
 
+def test_steps_per_stage_gives_each_thought_group_a_pair_of_steps():
+    assert align_steps(list("abcdefg"), 4, per=2) == [["a", "b"], ["c", "d"], ["e", "f"], ["g"]]
+    assert align_steps(list("abcde"), 2, per=2) == [["a", "b"], ["c", "d", "e"]]  # extras still merge last
+    assert align_steps(["a"], 2, per=2) == [["a"], []]
+    ex = _task()[0]  # 3 steps: stage 1 replaces two by one thought, stage 2 all three by two thoughts
+    method, _ = _simcot("coconut", base_options={"c_thought": 1, "max_latent_stage": 2, "steps_per_stage": 2})
+    coconut, words = method.base, method.tokenizer
+    assert [coconut.layout(3, stage) for stage in range(4)] == [(0, 0), (2, 1), (3, 2), (3, 2)]
+    batch = method.collate([ex], stage=1)
+    labels = [t for t in batch["labels"][0].tolist() if t != -100]
+    assert ex.steps[2] in words.decode(labels) and ex.steps[1] not in words.decode(labels)  # step 3 still written
+    written = [w.strip() for w in words.batch_decode(batch["step_ids"], skip_special_tokens=True)]
+    assert [w.split() for w in written] == [f"{ex.steps[0]} {ex.steps[1]}".split()]
+    assert method.target_texts(ex.steps, 1, ex.answer) == written
+    last = method.collate([ex], stage=_last(method))
+    written = [w.strip() for w in words.batch_decode(last["step_ids"], skip_special_tokens=True)]
+    assert [w.split() for w in written] == [f"{ex.steps[0]} {ex.steps[1]}".split(), ex.steps[2].split()]
+    assert method.target_texts(ex.steps, 2, ex.answer) == written
+    with pytest.raises(LatentCotError, match="steps_per_stage"):
+        method_config("coconut", {"steps_per_stage": 0}, where="test")
+
+
+def test_a_thought_trained_on_two_steps_decodes_both():
+    method, examples = _simcot(
+        "coconut", base_options={"c_thought": 1, "max_latent_stage": 2, "steps_per_stage": 2, "no_curriculum": True}
+    )
+    train = examples[:6]
+    _train(method, train, 150)
+    out = method.reason([ex.question for ex in train], max_new_tokens=12)
+    assert out.latents.shape[1] == 2  # two thoughts for three steps
+    targets = [method.target_texts(ex.steps, 2) for ex in train]
+    assert all(t[0].split() == f"{ex.steps[0]} {ex.steps[1]}".split() for t, ex in zip(targets, train))
+    assert step_recovery(method.decode_steps(out.latents), targets) >= 0.8
+    assert out.answers == [ex.answer for ex in train]
+
+
 @pytest.mark.parametrize("base", list(BASES))
 def test_batched_decoding_equals_per_latent_decoding(base):
     method, examples = _simcot(base)

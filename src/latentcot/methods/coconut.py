@@ -2,7 +2,8 @@
 
 The last hidden state is fed back as the next input embedding instead of a written token.
 Training follows the paper's curriculum: at stage ``s`` the first ``s`` written steps are
-replaced by ``s·c`` continuous thoughts (``c = c_thought``)::
+replaced by ``s·c`` continuous thoughts (``c = c_thought``; ``steps_per_stage: g`` makes it the first
+``s·g`` steps, our option for fewer thoughts than steps)::
 
     question\\n <bot> <latent>×(s·c) <eot> step_{s+1}\\n … ### answer<eos>
 
@@ -52,6 +53,11 @@ from latentcot.methods.sequences import (
 class CoconutConfig:
     c_thought: int = option(1, "continuous thoughts per replaced reasoning step (c)")
     max_latent_stage: int = option(6, "last curriculum stage that replaces steps one by one")
+    steps_per_stage: int = option(
+        1, "written steps each stage replaces with its c thoughts (1: the paper's); 2 lets 4 stages of thoughts "
+        "stand for 7 or 8 steps, one pair of steps per thought group, where 1 leaves every step past the 3rd "
+        "to the 4th group",
+    )
     epochs_per_stage: int = option(5, "epochs spent on each curriculum stage")
     stage_epochs: list[int] = option(
         [], "epochs of each curriculum stage in order, e.g. [12, 4] = 12 epochs in the first stage and 4 in "
@@ -90,7 +96,7 @@ class CoconutConfig:
     )
 
     def __post_init__(self) -> None:
-        for key in ("c_thought", "epochs_per_stage"):
+        for key in ("c_thought", "epochs_per_stage", "steps_per_stage"):
             if getattr(self, key) < 1:
                 raise LatentCotError(f"{key}: must be >= 1, got {getattr(self, key)}")
         if self.max_latent_stage < 0:
@@ -103,6 +109,8 @@ class CoconutConfig:
             isinstance(e, int) and not isinstance(e, bool) and e >= 1 for e in self.stage_epochs
         ):
             raise LatentCotError(f"stage_epochs: must be a list of whole numbers >= 1, got {self.stage_epochs!r}")
+        if self.steps_per_stage != 1 and self.supervision == "frontier":
+            raise LatentCotError("steps_per_stage: only 1 with supervision 'frontier' (a stage is a hop there)")
         if self.markers == "off" and self.supervision != "frontier":
             raise LatentCotError("markers: 'off' is the graph layout of supervision 'frontier'; use 'on' or 'auto'")
 
@@ -152,9 +160,10 @@ class Coconut(nn.Module):
         if cfg.no_curriculum:
             stage = cfg.max_latent_stage + 1
         if stage > cfg.max_latent_stage:
-            n = cfg.max_latent_stage if cfg.pad_latent_to_max else min(num_steps, cfg.max_latent_stage)
+            groups = -(-num_steps // cfg.steps_per_stage)  # the groups the steps fill
+            n = cfg.max_latent_stage if cfg.pad_latent_to_max else min(groups, cfg.max_latent_stage)
             return num_steps, n * cfg.c_thought
-        return min(stage, num_steps), stage * cfg.c_thought
+        return min(stage * cfg.steps_per_stage, num_steps), stage * cfg.c_thought
 
     def collate(self, examples: Sequence[ReasoningExample], stage: int = 0) -> Batch:
         """Rows for ``stage``; with ``uniform_prob`` each example may draw its own stage (from the

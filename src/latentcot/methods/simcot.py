@@ -120,14 +120,12 @@ class SimCotConfig:
         return int(self.base_options.get("c_thought", 1)) if self.base == "coconut" else 1
 
 
-def align_steps(steps: Sequence[str], groups: int) -> list[list[str]]:
-    """The steps each of ``groups`` latent groups writes: one each, extras merged into the last
-    group, ``[]`` for groups past the last step (a missing step)."""
+def align_steps(steps: Sequence[str], groups: int, per: int = 1) -> list[list[str]]:
+    """The steps each of ``groups`` latent groups writes: ``per`` each (Coconut's ``steps_per_stage``),
+    extras merged into the last group, ``[]`` for groups past the last step (a missing step)."""
     if groups == 0:
         return []
-    out = [[s] for s in steps[: groups - 1]]
-    out.append(list(steps[groups - 1 :]))
-    return out + [[] for _ in range(groups - len(out))]
+    return [list(steps[g * per : (g + 1) * per]) for g in range(groups - 1)] + [list(steps[(groups - 1) * per :])]
 
 
 class SimCot(nn.Module):
@@ -231,7 +229,8 @@ class SimCot(nn.Module):
         group writes ``### answer<eos>`` (``missing_steps: answer``), ``<eos>`` or nothing."""
         eos, missing = self.tokenizer.eos_token_id, self.config.missing_steps
         out: list[list[int] | None] = []
-        for target in align_steps(steps, groups):
+        per = self.base.config.steps_per_stage if isinstance(self.base, Coconut) else 1
+        for target in align_steps(steps, groups, per):
             if target:
                 ids = steps_ids(self.tokenizer, target) + [eos]
             elif missing == "none":
