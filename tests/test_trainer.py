@@ -517,6 +517,38 @@ def test_stage_retry_from_previous_goes_back_to_the_stage_before_and_resumes_exa
     resume_after_crashes(config, cfg, (20, 27, 33), reference, tmp_path)
 
 
+class TwiceAsLongStages(TinyMethod):
+    """TinyMethod whose stages 0 and 1 last two epochs each: what ``extend`` should make of one-epoch stages."""
+
+    def stage_for_epoch(self, epoch):
+        return min(epoch // 2, self.config.stages - 1)
+
+
+def test_stage_retry_from_extend_is_a_longer_stage_and_resumes_exactly(tmp_path):
+    # stages of one epoch, each ending above the bound once: extended, they equal stages of two epochs bit
+    # for bit, with AdamW afresh and the lr ramp only where a stage really begins
+    config = TinyConfig(stages=3, epochs_per_stage=1, reset_optimizer_per_stage=True)
+    plain = TwiceAsLongStages(config)
+    Trainer(plain, counting_examples(12), make_cfg(epochs=6, rewarm_steps=2), tmp_path / "plain").fit()
+    cfg = make_cfg(epochs=6, rewarm_steps=2, stage_retries=1, stage_retry_loss=1e-9, stage_retry_from="extend",
+                   save_every=3)
+    extended = TinyMethod(config)
+    result = Trainer(extended, counting_examples(12), cfg, tmp_path / "extended").fit()
+    assert extended.stages_seen == plain.stages_seen == [0] * 6 + [1] * 6 + [2] * 6
+    for key, value in weights(plain).items():
+        assert torch.equal(extended.state_dict()[key], value), key
+    lrs = [r["lr"] for r in read_metrics(tmp_path / "extended") if "lr" in r]
+    assert lrs == [r["lr"] for r in read_metrics(tmp_path / "plain") if "lr" in r]
+    ends = [r for r in read_metrics(tmp_path / "extended") if "stage_end_loss" in r]
+    assert [(r["step"], r["stage"], r["stage_rewound"], r["stage_retries"]) for r in ends] == [
+        (3, 0, 1, 1), (6, 0, 0, 1), (9, 1, 1, 1), (12, 1, 0, 1)]
+    assert result["stage_retries"] == {0: 1, 1: 1}
+    assert not (tmp_path / "extended" / "stage_start").exists()  # nothing to rewind to: no snapshots
+    # a checkpoint at every epoch's end: resumed from where stage 0 first ends, stage 1 begins, stage 1's
+    # extension begins and the last stage begins
+    resume_after_crashes(config, cfg, (5, 8, 11, 14), extended, tmp_path)
+
+
 def test_stage_retries_leave_the_last_stage_the_epochs_of_a_stage(tmp_path):
     # 9 epochs, stages of 2: stage 0 is rewound once (the last stage still gets 3 epochs), then no more
     # rewinds, though retries are left: each would leave the last stage fewer than 2 epochs

@@ -52,11 +52,13 @@ class TrainConfig:
         "loss", "what train.stage_retries watches: the training loss, or any value the method logs "
         "(SIM-CoT: answer_loss, the answer token's cross-entropy; step_loss, the step decoder's)"
     )
-    stage_retry_from: Literal["stage", "previous"] = option(
+    stage_retry_from: Literal["stage", "previous", "extend"] = option(
         "stage", "where train.stage_retries rewinds a stage that ends unlearned: to its own start, or to the "
         "start of the stage before it (which then runs again on new data orders, and the stage after it; "
-        "the first stage of the run goes back to its own start). On the 8-number chain a SIM-CoT stage that "
-        "stalled at the same loss from its own start learned once the stage before it ran again (docs/latent_methods.md)"
+        "the first stage of the run goes back to its own start); 'extend' rewinds nothing: the stage goes on "
+        "from where it is for as many epochs again, as if it had been that much longer. On the 8-number chain "
+        "a SIM-CoT stage that stalled at the same loss from its own start learned once the stage before it ran "
+        "again; at two thoughts per step, stalled stages learned when they went on longer (docs/latent_methods.md)"
     )
     schedule: Literal["cosine", "linear", "constant", "cosine_from_start", "wsd"] = option(
         "constant", "learning-rate decay after warm-up, down to 0 at the last step; cosine_from_start: one "

@@ -554,7 +554,9 @@ class Trainer:
         and still give the last stage as many as that stage has. A rewind loads the weights and AdamW
         state saved where that stage began (``train.stage_retry_from: previous``: where the stage
         before it began) and moves the curriculum back to that stage's first epoch; the step count
-        runs on. Every stage end above the bound logs a row (rewound or not)."""
+        runs on. ``extend`` loads nothing: the curriculum goes back to the ended stage's first epoch
+        with the weights and AdamW as they are, so the stage is that much longer. Every stage end
+        above the bound logs a row (rewound or not)."""
         cfg, lm, epoch = self.cfg, self._lm, self._curriculum_epoch()
         ended = lm.stage_for_epoch(epoch - 1)
         loss = self.last_epoch_loss
@@ -591,6 +593,14 @@ class Trainer:
                 print(f"stage {ended} ended with {cfg.stage_retry_metric} {loss:.4f} > "
                       f"train.stage_retry_loss={cfg.stage_retry_loss} {why}: going on")
             return False
+        if cfg.stage_retry_from == "extend":
+            self.epochs_repeated += span
+            self.retries[ended] = done + 1
+            self._log(row)
+            if self.dist.is_main:
+                print(f"stage {ended} ended with {cfg.stage_retry_metric} {loss:.4f} > train.stage_retry_loss="
+                      f"{cfg.stage_retry_loss}: it goes on for {span} more epochs (retry {done + 1} of {cfg.stage_retries})")
+            return True
         snapshot = self._stage_snapshot(target)
         if snapshot is None:
             found = ckpt.list_checkpoints(self.run_dir / ckpt.STAGE_START)
@@ -697,9 +707,12 @@ class Trainer:
                 epoch = self._curriculum_epoch()
                 stage = lm.stage_for_epoch(epoch)  # the method owns its curriculum (Coconut)
                 previous = lm.stage_for_epoch(epoch - 1) if epoch > 0 else None
+                if rewound and cfg.stage_retry_from == "extend":
+                    previous = stage  # the stage goes on: no fresh AdamW, no re-warm-up
                 if self.position == 0 and self.epoch > 0 and self._reset_optimizer(stage, previous):
                     self._start_optimizer_afresh()  # fresh AdamW moments (Coconut)
-                if cfg.stage_retries and self.position == 0 and stage != previous and not rewound:
+                if (cfg.stage_retries and cfg.stage_retry_from != "extend" and self.position == 0
+                        and stage != previous and not rewound):
                     # where this stage starts: what train.stage_retries rewinds to
                     self._save(model, {"loss": 0.0, "sums": {}, "steps": 0}, self.run_dir / ckpt.STAGE_START,
                                keep_last=2 if cfg.stage_retry_from == "previous" else 1)
