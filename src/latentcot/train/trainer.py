@@ -594,36 +594,30 @@ class Trainer:
                       f"train.stage_retry_loss={cfg.stage_retry_loss} {why}: going on")
             return False
         if cfg.stage_retry_from == "extend":
-            self.epochs_repeated += span
-            self.retries[ended] = done + 1
-            self._log(row)
-            if self.dist.is_main:
-                print(f"stage {ended} ended with {cfg.stage_retry_metric} {loss:.4f} > train.stage_retry_loss="
-                      f"{cfg.stage_retry_loss}: it goes on for {span} more epochs (retry {done + 1} of {cfg.stage_retries})")
-            return True
-        snapshot = self._stage_snapshot(target)
-        if snapshot is None:
-            found = ckpt.list_checkpoints(self.run_dir / ckpt.STAGE_START)
-            raise LatentCotError(f"{self.run_dir / ckpt.STAGE_START}: no snapshot of the start of stage {target} to rewind "
-                                 f"to (found {[str(f) for f in found] or 'none'}); was the folder removed?")
-        info = ckpt.read_info(snapshot)
-        ckpt.load_checkpoint(snapshot, self.method)
-        self.optimizer.load_state_dict(ckpt.load_trainer_state(snapshot)["optimizer"])
-        if target != ended:  # the ended stage's start is stale: it is saved again when the run gets there
-            self.dist.barrier()  # every process has read its snapshot
-            if self.dist.is_main:
-                for later in ckpt.list_checkpoints(self.run_dir / ckpt.STAGE_START):
-                    if later != snapshot:
-                        shutil.rmtree(later)
+            what = f"it goes on for {span} more epochs"
+        else:
+            snapshot = self._stage_snapshot(target)
+            if snapshot is None:
+                found = ckpt.list_checkpoints(self.run_dir / ckpt.STAGE_START)
+                raise LatentCotError(f"{self.run_dir / ckpt.STAGE_START}: no snapshot of the start of stage {target} to "
+                                     f"rewind to (found {[str(f) for f in found] or 'none'}); was the folder removed?")
+            info = ckpt.read_info(snapshot)
+            ckpt.load_checkpoint(snapshot, self.method)
+            self.optimizer.load_state_dict(ckpt.load_trainer_state(snapshot)["optimizer"])
+            if target != ended:  # the ended stage's start is stale: it is saved again when the run gets there
+                self.dist.barrier()  # every process has read its snapshot
+                if self.dist.is_main:
+                    for later in ckpt.list_checkpoints(self.run_dir / ckpt.STAGE_START):
+                        if later != snapshot:
+                            shutil.rmtree(later)
+            what = (f"rewound to {'its start' if target == ended else f'the start of stage {target}'} at step "
+                    f"{info['step']}; it runs again from step {self.step}")
         self.epochs_repeated += epoch - first
         self.retries[ended] = done + 1
         self._log(row)
         if self.dist.is_main:
-            where = "its start" if target == ended else f"the start of stage {target}"
             print(f"stage {ended} ended with {cfg.stage_retry_metric} {loss:.4f} > "
-                  f"train.stage_retry_loss={cfg.stage_retry_loss}: "
-                  f"rewound to {where} at step {info['step']} (retry {done + 1} of {cfg.stage_retries}); "
-                  f"it runs again from step {self.step}")
+                  f"train.stage_retry_loss={cfg.stage_retry_loss}: {what} (retry {done + 1} of {cfg.stage_retries})")
         return True
 
     def _stage_snapshot(self, stage: int) -> Path | None:
