@@ -105,9 +105,11 @@ def write_doc(result: dict, doc: Path) -> None:
                  + f" | {sum(cots.values()) / len(cots):.1%} | {sum(v >= 0.95 for v in cots.values())} of {len(cots)} |")
     walls = [r["wall_seconds"] for r in rows if r.get("wall_seconds")]
     m, g = result["args"].get("max_latent_stage") or length, result["args"].get("steps_per_stage", 1)
+    first = (m - 1) * g + 1  # the first step the last group stands for
+    last_group = f"steps {first}–{length - 1}" if first < length - 1 else f"step {length - 1}"
     thinking = (f"{length}·c thoughts ({length - 1} steps and the answer thought)" if m == length else
-                f"{m}·c thoughts (max_latent_stage {m}, steps_per_stage {g}: {g} step(s) per group, the last standing for "
-                f"{'steps ' + str((m - 1) * g + 1) + '–' if (m - 1) * g + 1 < length - 1 else 'step '}{length - 1})")
+                f"{m}·c thoughts (max_latent_stage {m}, steps_per_stage {g}: {g} step(s) per group, the last standing "
+                f"for {last_group})")
     source = str(result.get("json") or result["args"]["out"]).removeprefix(f"{ROOT}/")  # the JSON this was made from
     text = f"""## SIM-CoT and Coconut on the demo's setting, over seeds
 

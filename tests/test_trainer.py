@@ -463,7 +463,7 @@ def test_stage_retries_below_the_bound_change_nothing_and_a_rewound_run_resumes_
     config = TinyConfig(stages=3, epochs_per_stage=2, reset_optimizer_per_stage=True)
     plain = TinyMethod(config)
     Trainer(plain, counting_examples(12), make_cfg(epochs=8, rewarm_steps=2), tmp_path / "plain").fit()
-    for where in ("stage", "previous"):
+    for where in ("stage", "previous", "extend"):
         never = TinyMethod(config)  # the bound is never reached: the same run, bit for bit
         result = Trainer(never, counting_examples(12), make_cfg(epochs=8, rewarm_steps=2, stage_retries=2, stage_retry_loss=100.0,
                                                                 stage_retry_from=where), tmp_path / where).fit()
