@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
 
     from latentcot.data.formats import read_examples
-    from latentcot.latent.diagnostics import collect_latents
+    from latentcot.latent.diagnostics import collect_latents, decoded_steps
     from latentcot.methods.simcot import with_step_decoder
     from latentcot.train.recipe import load_trained
 
@@ -85,12 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     examples = read_examples(args.data)[: args.n]
     latents = collect_latents(method, [ex.question for ex in examples], args.batch_size)
-    decoded: list[list[str]] = []
-    for start in range(0, len(examples), args.batch_size):
-        decoded += decoder.decode_steps(latents[start : start + args.batch_size])
-    groups = latents.shape[1] // decoder.c
-    targets = [decoder.target_texts(ex.steps, groups, ex.answer) for ex in examples]
-    rows = tally(decoded, targets)
+    rows = tally(*decoded_steps(decoder, latents, examples, args.batch_size))
     print(f"{args.checkpoint} on {args.data} (n={len(examples)}): share of questions per thought group")
     print("| group | exact | carried sum a | a mod 2 | a mod 5 | next number b | c = a + b | right result c |")
     print("|---|---|---|---|---|---|---|---|")

@@ -227,6 +227,26 @@ def step_recovery_by_group(decoded: Sequence[Sequence[str]], targets: Sequence[S
 
 
 @torch.no_grad()
+def decoded_steps(
+    step_decoder: Any, latents: torch.Tensor, examples: Sequence[Any], batch_size: int = 64
+) -> tuple[list[list[str]], list[list[str]]]:
+    """Per example, the text a SIM-CoT decoder writes for each latent group and the text due there.
+
+    Args:
+        step_decoder: a SIM-CoT method with its decoder (``decode_steps``, ``target_texts``, ``c``).
+        latents: (examples, k, hidden) thoughts, e.g. from :func:`collect_latents`.
+        examples: the records the thoughts are of (``steps``, ``answer``).
+        batch_size: rows per ``decode_steps`` call.
+    """
+    device = next(step_decoder.parameters()).device
+    decoded: list[list[str]] = []
+    for start in range(0, len(examples), batch_size):
+        decoded += step_decoder.decode_steps(latents[start : start + batch_size].to(device))
+    groups = latents.shape[1] // step_decoder.c
+    return decoded, [step_decoder.target_texts(ex.steps, groups, ex.answer) for ex in examples]
+
+
+@torch.no_grad()
 def dataset_diagnostics(
     method: Any, examples: Sequence[Any], batch_size: int = 64, step_decoder: Any = None, **options: Any
 ) -> dict[str, Any]:
@@ -248,12 +268,7 @@ def dataset_diagnostics(
     latents = collect_latents(method, [ex.question for ex in examples], batch_size, **options)
     result = collapse_stats(latents, mean_embedding_norm(method.backbone)).as_dict()
     if step_decoder is not None:
-        device = next(step_decoder.parameters()).device
-        decoded: list[list[str]] = []
-        for start in range(0, len(examples), batch_size):
-            decoded += step_decoder.decode_steps(latents[start : start + batch_size].to(device))
-        groups = latents.shape[1] // step_decoder.c
-        targets = [step_decoder.target_texts(ex.steps, groups, ex.answer) for ex in examples]
+        decoded, targets = decoded_steps(step_decoder, latents, examples, batch_size)
         result["step_recovery"] = step_recovery(decoded, targets)
         chain = step_recovery_by_group(decoded, targets)
         result["step_recovery_by_group"] = chain["by_group"]
