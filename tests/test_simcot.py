@@ -8,6 +8,7 @@ import torch
 from test_methods import _task
 
 from latentcot.config import from_dict, to_dict
+from latentcot.data.record import ReasoningExample
 from latentcot.data.tokenizer import train_word_tokenizer
 from latentcot.errors import LatentCotError
 from latentcot.latent.diagnostics import step_recovery
@@ -211,6 +212,55 @@ def test_steps_per_stage_gives_each_thought_group_a_pair_of_steps():
     assert method.target_texts(ex.steps, 2, ex.answer) == written
     with pytest.raises(LatentCotError, match="steps_per_stage"):
         method_config("coconut", {"steps_per_stage": 0}, where="test")
+
+
+def _sums(n=6, seed=0):
+    """Running sums mod 10 of three numbers: two steps, each starting with the sum so far."""
+    rng, out = torch.Generator().manual_seed(seed), []
+    for _ in range(n):
+        a, b, c = (int(x) for x in torch.randint(0, 10, (3,), generator=rng))
+        ab = (a + b) % 10
+        out.append(ReasoningExample(f"{a} + {b} + {c} (mod 10)", [f"{a} + {b} = {ab}.", f"{ab} + {c} = {(ab + c) % 10}."],
+                                    str((ab + c) % 10)))
+    return out
+
+
+def test_thought_targets_label_each_groups_last_thought_with_what_follows_it():
+    examples = _sums()
+    words = train_word_tokenizer(examples)
+    options = {"c_thought": 2, "max_latent_stage": 2, "epochs_per_stage": 1}
+    plain = build_method("coconut", method_config("coconut", options), build_preset("micro", len(words)), words)
+    words = plain.tokenizer  # latent tokens added
+    method = build_method("coconut", method_config("coconut", {**options, "thought_targets": True}),
+                          build_preset("micro", len(words)), words)
+    ex = examples[0]
+    for stage, wanted in ((1, [ex.steps[1].split()[0]]), (2, [ex.steps[1].split()[0], ex.answer])):
+        with_targets, without = method.collate([ex], stage), plain.collate([ex], stage)
+        assert torch.equal(with_targets["input_ids"], without["input_ids"])
+        changed = (with_targets["labels"] != without["labels"])[0].nonzero().flatten()
+        latent = (with_targets["input_ids"][0] == method.tokens.latent).nonzero().flatten()
+        # the label after each pair's second thought (predicted from that thought): the next step's
+        # first token (the sum so far), then the answer (after '###') where no step is left
+        assert changed.tolist() == [int(latent[2 * g + 1]) + 1 for g in range(stage)]
+        assert [words.decode([t]) for t in with_targets["labels"][0, changed]] == wanted
+        assert bool((without["labels"][0, changed] == -100).all())
+    with pytest.raises(LatentCotError, match="thought_targets"):
+        method_config("coconut", {"supervision": "frontier", "thought_targets": True}, where="test")
+
+
+def test_thoughts_trained_with_targets_name_them_through_the_lm_head():
+    examples = _sums(8)
+    method, _ = _simcot("coconut", base_options={"c_thought": 1, "max_latent_stage": 2, "no_curriculum": True,
+                                                 "thought_targets": True})
+    method = build_method("simcot", method.config, build_preset("micro", len(method.tokenizer)),
+                          train_word_tokenizer(examples))
+    _train(method, examples, 150)
+    out = method.reason([ex.question for ex in examples], max_new_tokens=8)
+    # thought i is the output at position i - 1: thought 1 is the first group's output, trained to
+    # name the sum so far (the second step's first token); the last group's names the answer
+    named = method.backbone.get_output_embeddings()(out.latents[:, 1]).argmax(-1)
+    assert [method.tokenizer.decode([int(t)]) for t in named] == [ex.steps[1].split()[0] for ex in examples]
+    assert out.answers == [ex.answer for ex in examples]
 
 
 def test_a_thought_trained_on_two_steps_decodes_both():

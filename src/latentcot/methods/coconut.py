@@ -88,6 +88,14 @@ class CoconutConfig:
         "last thought's position, '###' is given before the answer); 'auto' = off for supervision frontier, on "
         "otherwise",
     )
+    thought_targets: bool = option(
+        False,
+        "supervision steps: the output at each thought group's last position (the vector fed back as the next "
+        "thought) is also trained, through the LM head, to write the first token of what follows the steps the "
+        "group stands for (the next step's; the answer's after the last step), as the superposition reference "
+        "trains every thought to name its next node; on running sums that token is the sum so far. Off: no "
+        "thought is supervised (Coconut)",
+    )
     latent_scale: Literal["none", "embedding"] = option(
         "none",
         "'none' feeds the last hidden state back as is (paper); 'embedding' rescales each thought to the "
@@ -111,6 +119,9 @@ class CoconutConfig:
             raise LatentCotError(f"stage_epochs: must be a list of whole numbers >= 1, got {self.stage_epochs!r}")
         if self.steps_per_stage != 1 and self.supervision == "frontier":
             raise LatentCotError("steps_per_stage: only 1 with supervision 'frontier' (a stage is a hop there)")
+        if self.thought_targets and self.supervision != "steps":
+            raise LatentCotError("thought_targets: for supervision 'steps' (supervision 'frontier' names a node "
+                                 "at every stage already)")
         if self.markers == "off" and self.supervision != "frontier":
             raise LatentCotError("markers: 'off' is the graph layout of supervision 'frontier'; use 'on' or 'auto'")
 
@@ -179,8 +190,23 @@ class Coconut(nn.Module):
             skipped, k = self.layout(len(ex.steps), row_stage)
             target = steps_ids(self.tokenizer, ex.steps[skipped:]) + answer_ids(self.tokenizer, ex.answer)
             right = [t.latent] * k + [t.eot] + target
-            rows.append(Row(question_ids(self.tokenizer, ex.question) + [t.bot], right, [-100] * (k + 1) + target))
+            labels = [-100] * (k + 1) + target
+            if self.config.thought_targets:
+                # the label at column j is predicted from column j - 1: the group's last thought
+                for g, token in enumerate(self.thought_targets(ex, k // self.config.c_thought)):
+                    labels[(g + 1) * self.config.c_thought] = token
+            rows.append(Row(question_ids(self.tokenizer, ex.question) + [t.bot], right, labels))
         return pad_rows(rows, self.tokenizer.pad_token_id)
+
+    def thought_targets(self, ex: ReasoningExample, groups: int) -> list[int]:
+        """``thought_targets``: per group of thoughts, the first token of what follows the steps it
+        stands for (group ``g`` stands for steps ``g·p … (g+1)·p - 1``, ``p = steps_per_stage``): the
+        next step's first token, or the answer's (after ``###``) where no step follows."""
+        per = self.config.steps_per_stage
+        sep, written = encode(self.tokenizer, ANSWER_SEPARATOR), answer_ids(self.tokenizer, ex.answer)
+        answer = written[len(sep)] if written[: len(sep)] == sep else written[0]
+        return [encode(self.tokenizer, ex.steps[(g + 1) * per] + "\n")[0] if (g + 1) * per < len(ex.steps) else answer
+                for g in range(groups)]
 
     def _frontier_row(self, ex: ReasoningExample, stage: int) -> Row:
         """The graph curriculum of the superposition reference: the stage is capped at the record's
