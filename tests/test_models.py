@@ -12,8 +12,7 @@ torch.set_num_threads(1)  # tiny models: one thread is fastest on a shared 2-cor
 
 
 @pytest.mark.parametrize(
-    "name,layers,width", [("micro", 2, 64), ("micro-llama", 2, 64), ("tiny", 4, 256), ("tiny-llama", 4, 256), ("shallow-128", 2, 128),
-                           ("deep-128", 4, 128)]
+    "name,layers,width", [("micro", 2, 64), ("micro-llama", 2, 64), ("tiny", 4, 256), ("tiny-llama", 4, 256)]
 )
 def test_presets_have_their_sizes(name, layers, width):
     model = build_preset(name, vocab_size=50)

@@ -86,9 +86,6 @@ PRESETS: dict[str, Callable[..., PreTrainedModel]] = {
         f"shallow-{width}": _gpt2(n_layer=2, hidden=width, n_head=8)
         for width in (128, 256, 384, 768)
     },
-    # twice the depth at the same width: what a fed-back thought can compute in one pass grows with
-    # the layers (the 8-number chain's 4-latent runs, docs/latent_methods.md)
-    "deep-128": _gpt2(n_layer=4, hidden=128, n_head=8),
     # the same with rotary positions (Llama blocks): relative position comes free, which CPU-budget
     # graph training needs to find the "name the root's children" circuit (docs/latent_methods.md)
     **{
