@@ -72,9 +72,12 @@ def test_unknown_method_is_named():
 def test_contract_shapes_loss_and_every_parameter_moves(name):
     method, examples = _method(name)
     batch = method.collate(examples[:4], stage=STAGE[name])
-    assert set(batch) == {"input_ids", "attention_mask", "labels"}
+    # Coconut also says which stage each row trains on (its uniform_prob lets rows draw their own)
+    assert set(batch) - {"row_stage"} == {"input_ids", "attention_mask", "labels"}
     assert batch["input_ids"].shape == batch["attention_mask"].shape == batch["labels"].shape
     assert batch["input_ids"].shape[0] == 4
+    if "row_stage" in batch:
+        assert batch["row_stage"].tolist() == [STAGE[name]] * 4
     out = method(batch)
     assert out.loss.ndim == 0 and torch.isfinite(out.loss)
     assert out.logs["loss"] == pytest.approx(float(out.loss.detach()))

@@ -60,8 +60,6 @@ def test_config_round_trip_and_bad_options(base):
         method_config("simcot", _options(base, decoder_first_position=-1))
     with pytest.raises(LatentCotError, match="method.base_options"):
         method_config("simcot", {"base": base, "base_options": {"bogus": 1}})
-    with pytest.raises(LatentCotError, match="uniform_prob"):
-        method_config("simcot", {"base": "coconut", "base_options": {"uniform_prob": 0.5}})
 
 
 @pytest.mark.parametrize("base", list(BASES))
@@ -102,6 +100,37 @@ def test_batched_step_loss_equals_per_latent_loss(base, norm):
         tokens.append(n)
     expected = sum(sums) / (sum(tokens) if norm == "tokens" else len(sums))
     torch.testing.assert_close(batched, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_rows_that_draw_their_own_stage_get_that_stages_thoughts_and_step_targets():
+    # uniform_prob (Coconut's stage mixing): a mixed batch holds, row by row, what a batch of that
+    # row alone at its drawn stage holds: the same thoughts and text, and the same decoder targets
+    options = {"c_thought": 2, "max_latent_stage": 3, "epochs_per_stage": 1}
+    mixed, examples = _simcot("coconut", base_options={**options, "uniform_prob": 1.0})
+    single, _ = _simcot("coconut", base_options=options)
+    torch.manual_seed(5)
+    batch = mixed.collate(examples[:8], stage=1)
+    stages = batch["row_stage"].tolist()
+    assert len(set(stages)) > 1
+    pad = mixed.tokenizer.pad_token_id
+    groups = (batch["input_ids"] == mixed.base.tokens.latent).sum(1) // mixed.c
+    width = int(groups.max())
+    for b, (ex, stage) in enumerate(zip(examples[:8], stages)):
+        alone = single.collate([ex], stage=stage)
+        assert batch["input_ids"][b][batch["attention_mask"][b].bool()].tolist() == alone["input_ids"][0].tolist()
+        mine = (batch["step_source"] // width) == b
+        assert (batch["step_source"][mine] % width).tolist() == alone["step_source"].tolist()
+        got = [[t for t in r if t != pad] for r in batch["step_ids"][mine].tolist()]
+        assert got == [[t for t in r if t != pad] for r in alone["step_ids"].tolist()]
+    assert torch.isfinite(mixed(batch).loss)
+
+
+def test_a_drawn_stage_is_one_the_row_has():
+    # 3 steps, 2 per stage: the stages a row has are 0, 1 and 2 (all steps as two thought groups)
+    method, _ = _simcot("coconut", base_options={"c_thought": 1, "max_latent_stage": 4, "steps_per_stage": 2,
+                                                 "uniform_prob": 1.0})
+    torch.manual_seed(0)
+    assert {method.base.row_stage(3, stage=4) for _ in range(200)} == {0, 1, 2}
 
 
 def _hand_step_loss(method, latents, batch, first_position=1, embedding="base"):

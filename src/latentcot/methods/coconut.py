@@ -64,7 +64,9 @@ class CoconutConfig:
         "every later one (the last entry repeats); [] = epochs_per_stage for every stage",
     )
     pad_latent_to_max: bool = option(True, "final stage: always max_latent_stage*c thoughts, as at inference")
-    uniform_prob: float = option(0.0, "probability that an example uses a uniformly random stage instead")
+    uniform_prob: float = option(
+        0.0, "probability that an example trains on a stage drawn uniformly from its own (0 … its step groups)"
+    )
     reset_optimizer_per_stage: bool = option(True, "trainer resets the optimizer state when the stage changes")
     no_curriculum: bool = option(False, "train on the final stage from the start (paper's 'w/o curriculum')")
     start_stage: int = option(
@@ -177,16 +179,16 @@ class Coconut(nn.Module):
         return min(stage * cfg.steps_per_stage, num_steps), stage * cfg.c_thought
 
     def collate(self, examples: Sequence[ReasoningExample], stage: int = 0) -> Batch:
-        """Rows for ``stage``; with ``uniform_prob`` each example may draw its own stage (from the
-        torch RNG the trainer seeds). ``<bot>`` sits in one column for the whole batch."""
+        """Rows for ``stage``; with ``uniform_prob`` each example may draw its own stage
+        (:meth:`row_stage`; the batch's ``row_stage`` holds each row's). ``<bot>`` sits in one column
+        for the whole batch."""
         if self.config.supervision == "frontier":
             return pad_rows([self._frontier_row(ex, stage) for ex in examples], self.tokenizer.pad_token_id)
         t = self.tokens
-        rows = []
+        rows, stages = [], []
         for ex in examples:
-            row_stage = stage
-            if self.config.uniform_prob > 0 and float(torch.rand(())) < self.config.uniform_prob:
-                row_stage = int(torch.randint(0, len(ex.steps) + 1, ()))
+            row_stage = self.row_stage(len(ex.steps), stage)
+            stages.append(row_stage)
             skipped, k = self.layout(len(ex.steps), row_stage)
             target = steps_ids(self.tokenizer, ex.steps[skipped:]) + answer_ids(self.tokenizer, ex.answer)
             right = [t.latent] * k + [t.eot] + target
@@ -196,7 +198,19 @@ class Coconut(nn.Module):
                 for g, token in enumerate(self.thought_targets(ex, k // self.config.c_thought)):
                     labels[(g + 1) * self.config.c_thought] = token
             rows.append(Row(question_ids(self.tokenizer, ex.question) + [t.bot], right, labels))
-        return pad_rows(rows, self.tokenizer.pad_token_id)
+        batch = pad_rows(rows, self.tokenizer.pad_token_id)
+        batch["row_stage"] = torch.tensor(stages, dtype=torch.long)
+        return batch
+
+    def row_stage(self, num_steps: int, stage: int) -> int:
+        """The stage one row of a batch at ``stage`` trains on: ``stage`` itself, or with probability
+        ``uniform_prob`` one drawn uniformly from the stages the row has (0 … its step groups,
+        ``ceil(num_steps / steps_per_stage)``; the reference draws 0 … its steps, the same with one
+        step per stage), from the torch RNG the trainer seeds."""
+        if self.config.uniform_prob > 0 and float(torch.rand(())) < self.config.uniform_prob:
+            groups = -(-num_steps // self.config.steps_per_stage)
+            return int(torch.randint(0, groups + 1, ()))
+        return stage
 
     def thought_targets(self, ex: ReasoningExample, groups: int) -> list[int]:
         """``thought_targets``: per group of thoughts, the first token of what follows the steps it

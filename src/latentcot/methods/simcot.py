@@ -97,10 +97,6 @@ class SimCotConfig:
         base_cfg: Any = from_dict(BASES[self.base][0], self.base_options, where="method.base_options")
         c = self.group_size()
         if self.base == "coconut":
-            if base_cfg.uniform_prob > 0:
-                raise LatentCotError(
-                    "method.base_options.uniform_prob: SIM-CoT aligns steps per stage; use 0"
-                )
             if self.latents_per_step not in (0, base_cfg.c_thought):
                 raise LatentCotError("method.latents_per_step: with Coconut it must be 0 or c_thought")
         elif base_cfg.num_latents % c:
@@ -247,7 +243,9 @@ class SimCot(nn.Module):
         latents, and ``joint``: whether the step loss is on at this stage."""
         base_stage, joint = self._split_stage(stage)
         batch = self.base.collate(examples, base_stage)
-        layouts = [self.base.layout(len(ex.steps), base_stage) for ex in examples]
+        # each row's own stage (Coconut's uniform_prob draws one per row; CODI has one for all)
+        stages = batch["row_stage"].tolist() if "row_stage" in batch else [base_stage] * len(examples)
+        layouts = [self.base.layout(len(ex.steps), s) for ex, s in zip(examples, stages)]
         max_groups = max(k for _, k in layouts) // self.c
         ids, source = [], []
         for b, (ex, (replaced, k)) in enumerate(zip(examples, layouts)):
