@@ -1,0 +1,192 @@
+"""What a Coconut/SIM-CoT run meets when its curriculum moves on, and what its first steps there do.
+
+    python bench/stage_switch.py CHECKPOINT --stages 6,7,8 \
+        --branch base --branch rewarm400:train.rewarm_steps=400 --branch lr3e-4:train.lr=3e-4 \
+        --steps 150 --work runs/stage_switch --out bench/results/stage_switch.json --doc docs/results/stage_switch.md
+
+``CHECKPOINT`` is one checkpoint of a training run (``RUN/checkpoints/step-N``), typically the one
+written where a stage ends. Two measurements:
+
+1. **Before any update**: the method's losses (``loss``, ``answer_loss``, ``step_loss``) on
+   ``--batches`` batches of the run's own training rows laid out as each stage in ``--stages``
+   lays them out — how far the model is from the next stage's layout when it arrives there.
+2. **Branches**: for each ``--branch NAME[:KEY=VALUE,...]`` the checkpoint is copied into its own
+   run folder and training resumes exactly (``latentcot train RUN/config.yaml --resume``) with those
+   overrides, logging every ``--log-every`` steps, and is stopped after ``--steps`` steps (its first
+   logged row is left out: after a resume it also averages steps from before the checkpoint). A branch
+   with no overrides continues the run as it was. Overrides are whatever ``latentcot train`` takes
+   (``train.lr``, ``train.rewarm_steps``, ``train.optimizer_reset``, ``method.base_options.start_stage``,
+   ...); a schedule key such as ``train.epochs`` also moves the learning rate.
+
+Writes the JSON (both tables, each branch's logged rows) and a Markdown page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from latentcot.train import checkpoint as ckpt
+from latentcot.train.recipe import load_examples, load_trained
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def before_update(checkpoint: Path, stages: list[int], batches: int, batch_size: int, seed: int) -> list[dict]:
+    """Mean losses of the checkpoint (train mode, no update) on each stage's layout of the same rows."""
+    method, cfg = load_trained(checkpoint)
+    train, _, _ = load_examples(cfg.data, cfg.seed)
+    method.train()
+    g = torch.Generator().manual_seed(seed)
+    picks = [[train[int(i)] for i in torch.randperm(len(train), generator=g)[:batch_size]] for _ in range(batches)]
+    rows = []
+    for stage in stages:
+        logs: dict[str, list[float]] = {}
+        torch.manual_seed(seed)  # a method's own draws (uniform_prob) repeat from stage to stage
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.train.bf16):
+            for batch in picks:
+                out = method(method.collate(batch, stage))
+                for key, value in out.logs.items():
+                    logs.setdefault(key, []).append(float(value))
+        rows.append({"stage": stage, **{k: sum(v) / len(v) for k, v in logs.items()}})
+    return rows
+
+
+def branch(checkpoint: Path, name: str, overrides: list[str], steps: int, log_every: int, work: Path,
+           threads: int) -> list[dict]:
+    """Resume a copy of the checkpoint's run with ``overrides`` for ``steps`` steps; its logged rows."""
+    run = checkpoint.parent.parent
+    info = ckpt.read_info(checkpoint)
+    start = int(info["step"])
+    folder = work / name
+    if folder.exists():
+        shutil.rmtree(folder)
+    (folder / "checkpoints").mkdir(parents=True)
+    shutil.copytree(checkpoint, folder / "checkpoints" / checkpoint.name)
+    kept = [line for line in (run / "metrics.jsonl").read_text().splitlines()
+            if line.strip() and json.loads(line).get("step", 0) <= start]
+    (folder / "metrics.jsonl").write_text("".join(line + "\n" for line in kept))
+    command = [sys.executable, "-m", "latentcot.cli", "train", str(run / "config.yaml"), f"out_dir={folder}",
+               f"train.log_every={log_every}", f"train.save_every={10**9}", *overrides, "--resume"]
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    with (work / f"{name}.log").open("w") as log:
+        proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        try:
+            while proc.poll() is None:
+                time.sleep(2)
+                if len(rows := _logged(folder, start)) > 1 and rows[-1]["step"] >= start + steps:
+                    break
+        finally:
+            proc.terminate()
+            proc.wait()
+    # the first row after a resume also averages the steps logged before the checkpoint (the
+    # trainer carries its log window on): left out
+    rows = [r for r in _logged(folder, start)[1:] if r["step"] <= start + steps]
+    if not rows:
+        raise SystemExit(f"branch {name}: no step logged; see {work / f'{name}.log'}")
+    return rows
+
+
+def _logged(folder: Path, start: int) -> list[dict]:
+    path = folder / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:  # a line being written
+            continue
+        if row.get("step", 0) > start and "loss" in row:
+            rows.append(row)
+    return rows
+
+
+def write_doc(result: dict, doc: Path) -> None:
+    a = result["args"]
+    lines = [f"## What the run meets when its curriculum moves on: `{a['checkpoint']}`", "",
+             f"Generated by `bench/stage_switch.py` from `{a['out']}`; do not edit by hand.", "",
+             f"Command: `{result['command']}` (commit {result['commit']})", "",
+             f"Machine: {result['machine']}.", ""]
+    if a.get("note"):
+        lines += [a["note"], ""]
+    keys = [k for k in ("loss", "answer_loss", "step_loss") if k in result["before_update"][0]]
+    lines += ["**Before any update** (train mode, the run's own training rows, "
+              f"{a['batches']} batches of {a['batch_size']}), mean per batch:", "",
+              "| stage | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
+    for row in result["before_update"]:
+        lines.append(f"| {row['stage']} | " + " | ".join(f"{row[k]:.3f}" for k in keys) + " |")
+    if result["branches"]:
+        start = result["start_step"]
+        marks = sorted({r["step"] - start for b in result["branches"] for r in b["rows"]})
+        wanted = [m for m in marks if m in (a["log_every"], 2 * a["log_every"], 30, 60, 100, 150, 300)] or marks[:6]
+        lines += ["", f"**Branches from step {start}**: answer loss / step loss logged after that many steps "
+                  f"(means over {a['log_every']} steps; chance for one digit is ln 10 = 2.303):", "",
+                  "| branch | overrides | " + " | ".join(f"+{m}" for m in wanted) + " |",
+                  "|---|---|" + "---|" * len(wanted)]
+        for b in result["branches"]:
+            at = {r["step"] - start: r for r in b["rows"]}
+            cells = [f"{at[m].get('answer_loss', float('nan')):.2f} / {at[m].get('step_loss', float('nan')):.2f}"
+                     if m in at else "–" for m in wanted]
+            lines.append(f"| {b['name']} | {' '.join(b['overrides']) or '(the run as it was)'} | " + " | ".join(cells) + " |")
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    doc.write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("checkpoint", nargs="?", default="", help="RUN/checkpoints/step-N of a Coconut or SIM-CoT (on Coconut) run")
+    p.add_argument("--stages", default="", help="stages to score before any update, e.g. 6,7,8 ('' = none)")
+    p.add_argument("--batches", type=int, default=6)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0, help="which training rows are scored")
+    p.add_argument("--branch", action="append", default=[], metavar="NAME[:KEY=VALUE,...]")
+    p.add_argument("--steps", type=int, default=150, help="steps each branch trains")
+    p.add_argument("--log-every", type=int, default=5)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--work", default="runs/stage_switch", help="folder for the branches' runs")
+    p.add_argument("--note", default="", help="a paragraph for the Markdown page")
+    p.add_argument("--out", default="bench/results/stage_switch.json")
+    p.add_argument("--doc", default="docs/results/stage_switch.md")
+    p.add_argument("--render", default="", help="only rewrite --doc from this JSON")
+    a = p.parse_args()
+    if a.render:
+        write_doc(json.loads(Path(a.render).read_text()), Path(a.doc))
+        return
+    if not a.checkpoint:
+        p.error("a checkpoint is needed (or --render JSON)")
+    checkpoint = ckpt.resolve_checkpoint(a.checkpoint)
+    stages = [int(s) for s in a.stages.split(",") if s.strip()]
+    result: dict = {
+        "args": vars(a), "command": "python bench/stage_switch.py " + " ".join(sys.argv[1:]),
+        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                 cwd=ROOT).stdout.strip(),
+        "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores, torch {torch.__version__}",
+        "start_step": int(ckpt.read_info(checkpoint)["step"]),
+        "before_update": before_update(checkpoint, stages, a.batches, a.batch_size, a.seed) if stages else [],
+        "branches": [],
+    }
+    for spec in a.branch:
+        name, _, rest = spec.partition(":")
+        overrides = [o for o in rest.split(",") if o]
+        rows = branch(checkpoint, name, overrides, a.steps, a.log_every, Path(a.work), a.threads)
+        result["branches"].append({"name": name, "overrides": overrides, "rows": rows})
+        print(name, " ".join(f"{r['step']}:{r.get('answer_loss', float('nan')):.2f}" for r in rows[:12]), flush=True)
+    for row in result["before_update"]:
+        print("stage", row["stage"], {k: round(v, 3) for k, v in row.items() if k != "stage"})
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(result, indent=2) + "\n")
+    write_doc(result, Path(a.doc))
+
+
+if __name__ == "__main__":
+    main()
