@@ -104,6 +104,9 @@ def write_doc(result: dict, doc: Path) -> None:
     lines.append("| cot (the start) | – | – | " + " | ".join(f"{cots[s]:.1%}" if s in cots else "–" for s in seeds)
                  + f" | {sum(cots.values()) / len(cots):.1%} | {sum(v >= 0.95 for v in cots.values())} of {len(cots)} |")
     walls = [r["wall_seconds"] for r in rows if r.get("wall_seconds")]
+    wall = "" if not walls else (  # runs resumed from a checkpoint record none
+        f"Wall time per latent run: {min(walls):.0f}–{max(walls):.0f} s (`--jobs {result['args']['jobs']}`: this command's\n"
+        f"runs at once, {result['args']['threads']} thread each; other work on the cores, if any, is in the note below).\n")
     m, g = result["args"].get("max_latent_stage") or length, result["args"].get("steps_per_stage", 1)
     first = (m - 1) * g + 1  # the first step the last group stands for
     last_group = f"steps {first}–{length - 1}" if first < length - 1 else f"step {length - 1}"
@@ -127,9 +130,7 @@ Cell: held-out accuracy.
 
 {chr(10).join(lines)}
 
-Wall time per latent run: {min(walls, default=0):.0f}–{max(walls, default=0):.0f} s (`--jobs {result['args']['jobs']}`: this command's
-runs at once, {result['args']['threads']} thread each; other work on the cores, if any, is in the note below).
-{result['args'].get('note') or ''}
+{wall}{result['args'].get('note') or ''}
 """
     doc.parent.mkdir(parents=True, exist_ok=True)
     doc.write_text(text)

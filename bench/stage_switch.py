@@ -9,7 +9,8 @@ written where a stage ends. Two measurements:
 
 1. **Before any update**: the method's losses (``loss``, ``answer_loss``, ``step_loss``) on
    ``--batches`` batches of the run's own training rows laid out as each stage in ``--stages``
-   lays them out — how far the model is from the next stage's layout when it arrives there.
+   lays them out — how far the model is from the next stage's layout when it arrives there — and,
+   with Coconut's ``thought_targets`` on, each thought group's label cross-entropy.
 2. **Branches**: for each ``--branch NAME[:KEY=VALUE,...]`` the checkpoint is copied into its own
    run folder and training resumes exactly (``latentcot train RUN/config.yaml --resume``) with those
    overrides, logging every ``--log-every`` steps, and is stopped after ``--steps`` steps (its first
@@ -35,6 +36,7 @@ from pathlib import Path
 
 import torch
 
+from latentcot.latent.loop import latent_forward
 from latentcot.train import checkpoint as ckpt
 from latentcot.train.recipe import load_examples, load_trained
 
@@ -52,13 +54,43 @@ def before_update(checkpoint: Path, stages: list[int], batches: int, batch_size:
     for stage in stages:
         logs: dict[str, list[float]] = {}
         torch.manual_seed(seed)  # a method's own draws (uniform_prob) repeat from stage to stage
+        targets: list[list[float]] = []
         with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.train.bf16):
             for batch in picks:
-                out = method(method.collate(batch, stage))
+                rows_batch = method.collate(batch, stage)
+                out = method(rows_batch)
                 for key, value in out.logs.items():
                     logs.setdefault(key, []).append(float(value))
-        rows.append({"stage": stage, **{k: sum(v) / len(v) for k, v in logs.items()}})
+                targets.append(thought_target_losses(method, rows_batch))
+        row = {"stage": stage, **{k: sum(v) / len(v) for k, v in logs.items()}}
+        if targets and targets[0]:
+            row["thought_targets"] = [sum(t[g] for t in targets) / len(targets) for g in range(len(targets[0]))]
+        rows.append(row)
     return rows
+
+
+def thought_target_losses(method: torch.nn.Module, batch: dict) -> list[float]:
+    """Cross-entropy of each thought group's ``thought_targets`` label (the token its last thought is
+    trained to name), group by group; [] when the method (or its base) is not Coconut with them on."""
+    base = getattr(method, "base", method)
+    config = getattr(base, "config", None)
+    if not getattr(config, "thought_targets", False):
+        return []
+    ids, labels = batch["input_ids"], batch["labels"]
+    latent = ids == base.tokens.latent
+    fwd = latent_forward(method.backbone, method.backbone.get_input_embeddings()(ids), batch["attention_mask"], latent,
+                         base.project)
+    head = method.backbone.get_output_embeddings()
+    bot = (ids == base.tokens.bot).int().argmax(1)  # one column for the whole batch
+    rows = torch.arange(len(ids))
+    out = []
+    for g in range(int(latent.sum(1).max()) // config.c_thought):
+        column = bot + 1 + (g + 1) * config.c_thought  # labelled there, predicted from the column before
+        keep = labels[rows, column] != -100
+        if keep.any():
+            logits = head(fwd.hidden_states[rows[keep], column[keep] - 1]).float()
+            out.append(float(torch.nn.functional.cross_entropy(logits, labels[rows[keep], column[keep]])))
+    return out
 
 
 def branch(checkpoint: Path, name: str, overrides: list[str], steps: int, log_every: int, work: Path,
@@ -119,24 +151,46 @@ def write_doc(result: dict, doc: Path) -> None:
              f"Machine: {result['machine']}.", ""]
     if a.get("note"):
         lines += [a["note"], ""]
-    keys = [k for k in ("loss", "answer_loss", "step_loss") if k in result["before_update"][0]]
-    lines += ["**Before any update** (train mode, the run's own training rows, "
+    before = result["before_update"]
+    keys = [k for k in ("loss", "answer_loss", "step_loss") if before and k in before[0]]
+    lines += [] if not before else ["**Before any update** (train mode, the run's own training rows, "
               f"{a['batches']} batches of {a['batch_size']}), mean per batch:", "",
               "| stage | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
+    tt = before and any("thought_targets" in row for row in before)
+    if tt:
+        lines[-2] += " thought targets' cross-entropy, group by group |"
+        lines[-1] += "---|"
     for row in result["before_update"]:
-        lines.append(f"| {row['stage']} | " + " | ".join(f"{row[k]:.3f}" for k in keys) + " |")
+        groups = " / ".join(f"{v:.3f}" for v in row.get("thought_targets", []))
+        lines.append(f"| {row['stage']} | " + " | ".join(f"{row[k]:.3f}" for k in keys) + " |"
+                     + (f" {groups or '–'} |" if tt else ""))
     if result["branches"]:
         start = result["start_step"]
-        marks = sorted({r["step"] - start for b in result["branches"] for r in b["rows"]})
-        wanted = [m for m in marks if m in (a["log_every"], 2 * a["log_every"], 30, 60, 100, 150, 300)] or marks[:6]
-        lines += ["", f"**Branches from step {start}**: answer loss / step loss logged after that many steps "
-                  f"(means over {a['log_every']} steps; chance for one digit is ln 10 = 2.303):", "",
+        rows = [r for b in result["branches"] for r in b["rows"]]
+        marks = sorted({r["step"] - start for r in rows})
+        first = {}  # the first logged row of each stage a branch reaches
+        for b in result["branches"]:
+            for r in b["rows"]:
+                first.setdefault((b["name"], r["stage"]), r["step"] - start)
+        targets = [2 * a["log_every"], 30, 60, 100, 150, 200, *range(300, marks[-1] + 1, 100)]
+        wanted = sorted({min(m for m in marks if m >= t) for t in targets if t <= marks[-1]} | set(first.values()))
+        named = any("thought_target_loss" in r for r in rows)
+        what = "answer / step / thought-target loss" if named else "answer loss / step loss"
+        lines += ["", f"**Branches from step {start}**: {what} logged after that many steps "
+                  f"(means over {a['log_every']} steps; chance for one digit is ln 10 = 2.303; `sN:` the stage, "
+                  "where it is not the stage the branch starts in):", "",
                   "| branch | overrides | " + " | ".join(f"+{m}" for m in wanted) + " |",
                   "|---|---|" + "---|" * len(wanted)]
         for b in result["branches"]:
             at = {r["step"] - start: r for r in b["rows"]}
-            cells = [f"{at[m].get('answer_loss', float('nan')):.2f} / {at[m].get('step_loss', float('nan')):.2f}"
-                     if m in at else "–" for m in wanted]
+            stage0 = b["rows"][0]["stage"]
+
+            def cell(r: dict, stage0: int = stage0) -> str:
+                keys = ("answer_loss", "step_loss", "thought_target_loss") if named else ("answer_loss", "step_loss")
+                text = " / ".join(f"{r[k]:.2f}" if k in r else "–" for k in keys)
+                return text if r["stage"] == stage0 else f"s{r['stage']}: {text}"
+
+            cells = [cell(at[m]) if m in at else "–" for m in wanted]
             lines.append(f"| {b['name']} | {' '.join(b['overrides']) or '(the run as it was)'} | " + " | ".join(cells) + " |")
     doc.parent.mkdir(parents=True, exist_ok=True)
     doc.write_text("\n".join(lines) + "\n")

@@ -12,6 +12,7 @@ from latentcot.data.record import ReasoningExample
 from latentcot.data.tokenizer import train_word_tokenizer
 from latentcot.errors import LatentCotError
 from latentcot.latent.diagnostics import step_recovery
+from latentcot.latent.loop import latent_forward
 from latentcot.methods import build_method, method_config
 from latentcot.methods.simcot import SimCot, align_steps
 from latentcot.models import build_preset
@@ -433,3 +434,27 @@ def test_answer_loss_is_the_cross_entropy_of_the_token_after_the_separator():
         t = (labels[r] == method._separator).nonzero().max() + 1  # the answer's first token
         terms.append(torch.nn.functional.cross_entropy(logits[r, t - 1], labels[r, t]))
     assert out.logs["answer_loss"] == pytest.approx(float(torch.stack(terms).mean().detach()), rel=1e-4)
+
+
+def test_thought_target_loss_is_the_cross_entropy_of_the_labels_after_each_groups_last_thought():
+    options = {"c_thought": 2, "max_latent_stage": 2, "epochs_per_stage": 1}
+    examples = _sums()
+    plain, _ = _simcot("coconut", base_options=options)
+    assert "thought_target_loss" not in plain(plain.collate(examples, stage=2)).logs
+    method, _ = _simcot("coconut", base_options={**options, "thought_targets": True})
+    for stage in (1, 2):
+        batch = method.collate(examples, stage=stage)
+        out = method(batch)
+        ids, labels, t = batch["input_ids"], batch["labels"], method.base.tokens
+        with torch.no_grad():
+            fwd = latent_forward(method.backbone, method.backbone.get_input_embeddings()(ids), batch["attention_mask"],
+                                 ids == t.latent, method.base.project)
+        terms = []
+        for r in range(len(ids)):
+            bot = int((ids[r] == t.bot).nonzero())
+            for g in range(stage):  # the label sits one column after the group's last (second) thought
+                column = bot + 1 + (g + 1) * 2
+                logits = method.backbone.get_output_embeddings()(fwd.hidden_states[r, column - 1])
+                terms.append(torch.nn.functional.cross_entropy(logits, labels[r, column]))
+        assert len(terms) == len(examples) * stage
+        assert out.logs["thought_target_loss"] == pytest.approx(float(torch.stack(terms).mean()), rel=1e-4)

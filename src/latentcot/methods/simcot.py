@@ -290,6 +290,9 @@ class SimCot(nn.Module):
         answer[last >= 0, last[last >= 0]] = True
         answer = answer[keep]
         logs = {"loss": float(loss.detach()), "answer_loss": float(per_token[answer].mean().detach())}
+        if self.base.config.thought_targets:  # labels predicted from a thought are thought_targets' only
+            named = (ids[:, :-1] == self.base.tokens.latent)[keep]
+            logs["thought_target_loss"] = float(per_token[named].mean().detach()) if named.any() else 0.0
         return LossOutput(loss, logs), fwd.latents
 
     def _token_embeddings(self, decoder: PreTrainedModel, ids: torch.Tensor) -> torch.Tensor:
