@@ -446,15 +446,15 @@ def test_thought_target_loss_is_the_cross_entropy_of_the_labels_after_each_group
         batch = method.collate(examples, stage=stage)
         out = method(batch)
         ids, labels, t = batch["input_ids"], batch["labels"], method.base.tokens
+        terms = []
         with torch.no_grad():
             fwd = latent_forward(method.backbone, method.backbone.get_input_embeddings()(ids), batch["attention_mask"],
                                  ids == t.latent, method.base.project)
-        terms = []
-        for r in range(len(ids)):
-            bot = int((ids[r] == t.bot).nonzero())
-            for g in range(stage):  # the label sits one column after the group's last (second) thought
-                column = bot + 1 + (g + 1) * 2
-                logits = method.backbone.get_output_embeddings()(fwd.hidden_states[r, column - 1])
-                terms.append(torch.nn.functional.cross_entropy(logits, labels[r, column]))
+            for r in range(len(ids)):
+                bot = int((ids[r] == t.bot).nonzero())
+                for g in range(stage):  # the label sits one column after the group's last (second) thought
+                    column = bot + 1 + (g + 1) * 2
+                    logits = method.backbone.get_output_embeddings()(fwd.hidden_states[r, column - 1])
+                    terms.append(torch.nn.functional.cross_entropy(logits, labels[r, column]))
         assert len(terms) == len(examples) * stage
         assert out.logs["thought_target_loss"] == pytest.approx(float(torch.stack(terms).mean()), rel=1e-4)
