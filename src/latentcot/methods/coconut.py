@@ -173,8 +173,7 @@ class Coconut(nn.Module):
         if cfg.no_curriculum:
             stage = cfg.max_latent_stage + 1
         if stage > cfg.max_latent_stage:
-            groups = -(-num_steps // cfg.steps_per_stage)  # the groups the steps fill
-            n = cfg.max_latent_stage if cfg.pad_latent_to_max else min(groups, cfg.max_latent_stage)
+            n = cfg.max_latent_stage if cfg.pad_latent_to_max else min(self.step_groups(num_steps), cfg.max_latent_stage)
             return num_steps, n * cfg.c_thought
         return min(stage * cfg.steps_per_stage, num_steps), stage * cfg.c_thought
 
@@ -208,9 +207,12 @@ class Coconut(nn.Module):
         ``ceil(num_steps / steps_per_stage)``; the reference draws 0 … its steps, the same with one
         step per stage), from the torch RNG the trainer seeds."""
         if self.config.uniform_prob > 0 and float(torch.rand(())) < self.config.uniform_prob:
-            groups = -(-num_steps // self.config.steps_per_stage)
-            return int(torch.randint(0, groups + 1, ()))
+            return int(torch.randint(0, self.step_groups(num_steps) + 1, ()))
         return stage
+
+    def step_groups(self, num_steps: int) -> int:
+        """The thought groups ``num_steps`` steps fill, ``steps_per_stage`` each (the last may hold fewer)."""
+        return -(-num_steps // self.config.steps_per_stage)
 
     def thought_targets(self, ex: ReasoningExample, groups: int) -> list[int]:
         """``thought_targets``: per group of thoughts, the first token of what follows the steps it
