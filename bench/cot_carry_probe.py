@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
                 logits = model(input_ids=fed, attention_mask=mask).logits
             follows = kept = 0
             for r, p in enumerate(positions):
-                a_pos, c_pos = p[step]
+                c_pos = p[step][1]
                 b = value[int(ids[r, c_pos - 3])]  # a + b = c: b sits three tokens before c
                 pred = int(logits[r, c_pos - 1].argmax())
                 follows += pred == digits[(wrote[r] + b) % 10]
