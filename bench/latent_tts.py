@@ -129,7 +129,7 @@ def cot_self_consistency(checkpoint, examples, task, ns, temperature, seed, batc
             chunk = examples[start : start + per_batch]
             qs = [ex.question for ex in chunk for _ in range(n)]
             kwargs = {"temperature": temperature, "generator": gen} if n > 1 else {}
-            res = method.reason(qs, max_new_tokens=48, **kwargs)
+            res = method.reason(qs, max_new_tokens=cfg.eval.max_new_tokens, **kwargs)
             passes += res.num_forward_passes * len(qs)
             for i, ex in enumerate(chunk):
                 answers = [normalise_answer(task, a) for a in res.answers[i * n : (i + 1) * n]]
@@ -271,7 +271,8 @@ def main() -> None:
 
     cot = cot_self_consistency(a.cot_checkpoint, held_out, task, ns, a.cot_temperature, a.seed, a.batch) if a.cot_checkpoint else []
     if a.cot_checkpoint:
-        cot_greedy = evaluate(load_trained(a.cot_checkpoint)[0], held_out, task, 256, 48).accuracy
+        cot_method, cot_cfg = load_trained(a.cot_checkpoint)
+        cot_greedy = evaluate(cot_method, held_out, task, 256, cot_cfg.eval.max_new_tokens).accuracy
     else:
         cot_greedy = None
 
