@@ -117,9 +117,8 @@ def time_one_question_vs_distinct(method, examples, n, sampler, repeats=3) -> di
     return {"questions": q, "n": n, "sampled_s": s, "distinct_s": p, "ratio": s / p}
 
 
-def cot_self_consistency(checkpoint, examples, task, ns, temperature, seed, batch) -> list[dict[str, Any]]:
+def cot_self_consistency(method, max_new_tokens, examples, task, ns, temperature, seed, batch) -> list[dict[str, Any]]:
     """CoT with temperature sampling, majority vote over n samples (questions repeated n times)."""
-    method, cfg = load_trained(checkpoint)
     out = []
     for n in ns:
         gen = torch.Generator().manual_seed(seed)
@@ -129,7 +128,7 @@ def cot_self_consistency(checkpoint, examples, task, ns, temperature, seed, batc
             chunk = examples[start : start + per_batch]
             qs = [ex.question for ex in chunk for _ in range(n)]
             kwargs = {"temperature": temperature, "generator": gen} if n > 1 else {}
-            res = method.reason(qs, max_new_tokens=cfg.eval.max_new_tokens, **kwargs)
+            res = method.reason(qs, max_new_tokens=max_new_tokens, **kwargs)
             passes += res.num_forward_passes * len(qs)
             for i, ex in enumerate(chunk):
                 answers = [normalise_answer(task, a) for a in res.answers[i * n : (i + 1) * n]]
@@ -269,12 +268,12 @@ def main() -> None:
     timing = [time_one_question_vs_distinct(method, held_out, n, sampler_at(value, a.seed)) for n in (4, 16)]
     print(f"timing {timing}", flush=True)
 
-    cot = cot_self_consistency(a.cot_checkpoint, held_out, task, ns, a.cot_temperature, a.seed, a.batch) if a.cot_checkpoint else []
-    if a.cot_checkpoint:
+    cot, cot_greedy = [], None
+    if a.cot_checkpoint:  # decoded as far as its own config says (an 8-number chain's CoT needs 96 tokens)
         cot_method, cot_cfg = load_trained(a.cot_checkpoint)
-        cot_greedy = evaluate(cot_method, held_out, task, 256, cot_cfg.eval.max_new_tokens).accuracy
-    else:
-        cot_greedy = None
+        cot_tokens = cot_cfg.eval.max_new_tokens
+        cot = cot_self_consistency(cot_method, cot_tokens, held_out, task, ns, a.cot_temperature, a.seed, a.batch)
+        cot_greedy = evaluate(cot_method, held_out, task, 256, cot_tokens).accuracy
 
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
     result = {
