@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 from latentcot.demo import COMMON
-from latentcot.train.checkpoint import latest_checkpoint
+from latentcot.train.checkpoint import latest_checkpoint, read_info
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,13 +48,14 @@ def train(name: str, overrides: list[str], out: Path, threads: int) -> dict:
     last = [m for m in metrics if "loss" in m and "step" in m][-1]
     result = json.loads((folder / "eval.json").read_text())
     wall = json.loads((folder / "wall.json").read_text())["wall_seconds"] if (folder / "wall.json").is_file() else None
+    clock = "wall"
     if wall is None and (final := latest_checkpoint(folder)) is not None:
         # a run its launcher did not see end (resumed, or collected by a later call): the trainer's own clock,
         # kept across resumes in every checkpoint (training time, without the final evaluation)
-        wall = json.loads((final / "latentcot.json").read_text()).get("seconds")
+        wall, clock = read_info(final).get("seconds"), "trainer"
     return {"name": name, "accuracy": result["accuracy"], "forward_passes": result["forward_passes_per_question"],
             "steps": last["step"], "loss": last["loss"], "answer_loss": last.get("answer_loss"),
-            "step_loss": last.get("step_loss"), "wall_seconds": wall}
+            "step_loss": last.get("step_loss"), "wall_seconds": wall, "clock": clock}
 
 
 def base(seed: int, a: argparse.Namespace) -> list[str]:
@@ -109,9 +110,11 @@ def write_doc(result: dict, doc: Path) -> None:
     lines.append("| cot (the start) | – | – | " + " | ".join(f"{cots[s]:.1%}" if s in cots else "–" for s in seeds)
                  + f" | {sum(cots.values()) / len(cots):.1%} | {sum(v >= 0.95 for v in cots.values())} of {len(cots)} |")
     walls = [r["wall_seconds"] for r in rows if r.get("wall_seconds")]
-    wall = "" if not walls else (  # runs without a wall clock give their trainer's (training only)
+    trainer = sum(r.get("clock") == "trainer" and bool(r.get("wall_seconds")) for r in rows)
+    wall = "" if not walls else (
         f"Wall time per latent run: {min(walls):.0f}–{max(walls):.0f} s (`--jobs {result['args']['jobs']}`: this command's\n"
-        f"runs at once, {result['args']['threads']} thread each; other work on the cores, if any, is in the note below).\n")
+        f"runs at once, {result['args']['threads']} thread each; other work on the cores, if any, is in the note below"
+        + (f"; {trainer} run(s) without a wall clock give their trainer's, training only" if trainer else "") + ").\n")
     m, g = result["args"].get("max_latent_stage") or length, result["args"].get("steps_per_stage", 1)
     first = (m - 1) * g + 1  # the first step the last group stands for
     last_group = f"steps {first}–{length - 1}" if first < length - 1 else f"step {length - 1}"
