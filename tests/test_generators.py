@@ -146,8 +146,26 @@ def test_chain_steps_are_the_running_sums_and_round_trip_in_every_format(tmp_pat
         ]
 
 
+def test_chain_stride_groups_additions_and_keeps_questions_and_answers():
+    plain = generate("chain", 50, seed=3, length=8)
+    grouped = generate("chain", 50, seed=3, length=8, stride=2)
+    assert [(e.question, e.answer) for e in grouped] == [(e.question, e.answer) for e in plain]
+    for p, g in zip(plain, grouped):
+        # steps 2, 4, 6 and 7 of the plain chain end on the values of the grouped one's four steps
+        assert len(g.steps) == 4 and g.steps[-1].count("+") == 1
+        assert [s.split("= ")[1] for s in g.steps] == [plain_step.split("= ")[1] for plain_step in
+                                                        (p.steps[1], p.steps[3], p.steps[5], p.steps[6])]
+        assert g.steps[0] == " + ".join(g.question.split(" (")[0].split(" + ")[:3]) + " = " + p.steps[1].split("= ")[1]
+        assert CHECKERS["chain"](g) and CHECKERS["chain"](p)
+    wrong = grouped[0]
+    wrong.steps[1] = wrong.steps[1].replace("= ", "= 1")
+    assert not CHECKERS["chain"](wrong)
+
+
 def test_chain_rejects_bad_options():
     with pytest.raises(LatentCotError, match="length"):
         generate("chain", 1, 0, length=1)
     with pytest.raises(LatentCotError, match="modulus"):
         generate("chain", 1, 0, modulus=1)
+    with pytest.raises(LatentCotError, match="stride"):
+        generate("chain", 1, 0, stride=0)
