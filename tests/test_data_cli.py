@@ -9,7 +9,8 @@ from latentcot.data.generators import CHECKERS
 
 def test_generate_each_format_then_validate(tmp_path, capsys):
     for task, ext, flags in [("multiplication", "txt", ["--digits", "5"]), ("prosqa", "json", []),
-                             ("prontoqa", "jsonl", []), ("arithmetic", "txt", ["--max-steps", "2"])]:
+                             ("prontoqa", "jsonl", []), ("arithmetic", "txt", ["--max-steps", "2"]),
+                             ("chain", "jsonl", ["--length", "6", "--stride", "2"])]:
         out = tmp_path / f"{task}.{ext}"
         assert main(["data", "generate", task, "--n", "30", "--seed", "1", "--out", str(out), *flags]) == 0
         examples = read_examples(out)
@@ -17,6 +18,7 @@ def test_generate_each_format_then_validate(tmp_path, capsys):
         assert main(["data", "validate", str(out)]) == 0
     assert read_examples(tmp_path / "multiplication.txt")[0].question.count(" ") == 2 * 5
     assert max(len(ex.steps) for ex in read_examples(tmp_path / "arithmetic.txt")) <= 2
+    assert [s.count("+") for s in read_examples(tmp_path / "chain.jsonl")[0].steps] == [2, 2, 1]
 
 
 def test_validate_reports_all_problems_and_exits_1(tmp_path, capsys):

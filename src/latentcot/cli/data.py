@@ -37,7 +37,8 @@ def _generate(args: argparse.Namespace) -> int:
 
     if args.n < 1:
         raise LatentCotError(f"--n must be at least 1, got {args.n}")
-    given = (("digits", args.digits), ("max_steps", args.max_steps), ("length", args.length), ("modulus", args.modulus))
+    given = (("digits", args.digits), ("max_steps", args.max_steps), ("length", args.length), ("modulus", args.modulus),
+             ("stride", args.stride))
     options = {k: v for k, v in given if v is not None}
     start = time.perf_counter()
     examples = generate(args.task, args.n, args.seed, **options)
@@ -102,6 +103,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--max-steps", type=int, help="arithmetic: the most operations per problem (default 4)")
     g.add_argument("--length", type=int, help="chain: terms per running sum (default 8)")
     g.add_argument("--modulus", type=int, help="chain: sums taken modulo this (default 10)")
+    g.add_argument("--stride", type=int, help="chain: additions per written step (default 1; the questions do not change)")
     g.set_defaults(handler=_generate)
 
     v = sub.add_parser("validate", help="report every problem in data files (exit 1 if any)",
