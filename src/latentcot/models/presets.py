@@ -86,6 +86,9 @@ PRESETS: dict[str, Callable[..., PreTrainedModel]] = {
         f"shallow-{width}": _gpt2(n_layer=2, hidden=width, n_head=8)
         for width in (128, 256, 384, 768)
     },
+    # the shallow presets' width with twice the depth (4 layers): two more attention hops per pass, for
+    # thoughts that must make more than one addition each (docs/latent_methods.md, "Grouped steps")
+    **{f"deep-{width}": _gpt2(n_layer=4, hidden=width, n_head=8) for width in (128,)},
     # the same with rotary positions (Llama blocks): relative position comes free, which CPU-budget
     # graph training needs to find the "name the root's children" circuit (docs/latent_methods.md)
     **{
