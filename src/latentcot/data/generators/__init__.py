@@ -53,7 +53,7 @@ def generate(task: str, n: int, seed: int, **options: Any) -> list[ReasoningExam
         n: number of records (0 or more).
         seed: the seed.
         **options: task options (``digits`` for multiplication, ``max_steps`` for arithmetic,
-            ``length`` and ``modulus`` for chain, ``max_hops`` for prosqa_graph).
+            ``length``, ``modulus`` and ``stride`` for chain, ``max_hops`` for prosqa_graph).
 
     Returns:
         The records.
