@@ -284,7 +284,8 @@ def test_thoughts_trained_with_targets_name_them_through_the_lm_head():
                                                  "thought_targets": True})
     method = build_method("simcot", method.config, build_preset("micro", len(method.tokenizer)),
                           train_word_tokenizer(examples))
-    _train(method, examples, 150)
+    # 300 steps: 150 passed when this was written, and no longer does on a fresh install (transformers 5.25)
+    _train(method, examples, 300)
     out = method.reason([ex.question for ex in examples], max_new_tokens=8)
     # thought i is the output at position i - 1: thought 1 is the first group's output, trained to
     # name the sum so far (the second step's first token); the last group's names the answer
