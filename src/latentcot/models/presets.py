@@ -86,9 +86,6 @@ PRESETS: dict[str, Callable[..., PreTrainedModel]] = {
         f"shallow-{width}": _gpt2(n_layer=2, hidden=width, n_head=8)
         for width in (128, 256, 384, 768)
     },
-    # the shallow presets' width with twice the depth (4 layers): two more attention hops per pass, for
-    # thoughts that must make more than one addition each (docs/latent_methods.md, "Grouped steps")
-    **{f"deep-{width}": _gpt2(n_layer=4, hidden=width, n_head=8) for width in (128,)},
     # the same with rotary positions (Llama blocks): relative position comes free, which CPU-budget
     # graph training needs to find the "name the root's children" circuit (docs/latent_methods.md)
     **{
@@ -96,6 +93,9 @@ PRESETS: dict[str, Callable[..., PreTrainedModel]] = {
                                    build_causal_lm("llama", vocab_size, n_layer=2, hidden=width, n_head=8, **kw))
         for width in (128, 256)
     },
+    # shallow-128 with twice the depth (4 layers): two more attention hops per pass, for thoughts that
+    # must make more than one addition each (docs/latent_methods.md, "Grouped steps")
+    "deep-128": _gpt2(n_layer=4, hidden=128, n_head=8),
 }
 
 
