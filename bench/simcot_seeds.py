@@ -65,6 +65,11 @@ def base(seed: int, a: argparse.Namespace) -> list[str]:
             f"data.eval_size={a.eval_size}", f"train.batch_size={a.batch_size}", f"model.name_or_path={a.preset}"]
 
 
+def written_steps(length: int, stride: int) -> int:
+    """Written steps of a chain of ``length`` terms at ``stride`` additions per step (the last takes what is left)."""
+    return -(-(length - 1) // stride)
+
+
 def stages(a: argparse.Namespace) -> int:
     """Coconut's ``max_latent_stage``: ``--max-latent-stage``, else one stage per term."""
     return a.max_latent_stage or a.length
@@ -118,7 +123,7 @@ def write_doc(result: dict, doc: Path) -> None:
         + (f"; {trainer} run(s) without a wall clock give their trainer's, training only" if trainer else "") + ").\n")
     m, g = result["args"].get("max_latent_stage") or length, result["args"].get("steps_per_stage", 1)
     stride = result["args"].get("stride", 1)
-    n_steps = -(-(length - 1) // stride)  # written steps
+    n_steps = written_steps(length, stride)
     first = (m - 1) * g + 1  # the first step the last group stands for
     last_group = f"steps {first}–{n_steps}" if first < n_steps else f"step {n_steps}"
     thinking = (f"{length}·c thoughts ({length - 1} steps and the answer thought)" if m == length else
@@ -193,7 +198,7 @@ def main() -> None:
             raise SystemExit(f"--methods: unknown method {m!r} (coconut, simcot)")
     if a.stride < 1 or (a.stride > 1 and not a.max_latent_stage):
         raise SystemExit(f"--stride {a.stride}: must be 1 or more, and above 1 needs --max-latent-stage (the chain "
-                         f"has {-(-(a.length - 1) // max(a.stride, 1))} written steps)")
+                         f"has {written_steps(a.length, max(a.stride, 1))} written steps)")
     out = Path(a.work_dir)
     out.mkdir(parents=True, exist_ok=True)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
