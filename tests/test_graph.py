@@ -218,6 +218,38 @@ def test_frontier_curriculum_targets_each_stage(markers):
                     assert target == answer_ids(tok, ex.answer)
 
 
+def test_walk_frontier_targets_cover_the_search_frontier():
+    """``frontier_nodes: walk``: stage s names nodes at the end of (s+1)-edge walks from the root
+    (checked against powers of the adjacency matrix), every one of them over enough draws, so also
+    nodes off every shortest path; the default names only path nodes."""
+    examples = G.generate(8, seed=4)
+    walk, path = _coconut(examples, frontier_nodes="walk"), _coconut(examples)
+    tok = walk.tokenizer
+    off_path = 0
+    for ex in examples:
+        graph, h = G.graph_of(ex), ex.meta["hops"]
+        n = len(graph.symbols)
+        adjacency = torch.zeros(n, n, dtype=torch.long)
+        for s, t in graph.edges:
+            adjacency[s, t] = 1
+        power = torch.eye(n, dtype=torch.long)
+        for stage in range(h):
+            power = power @ adjacency
+            frontier = set(torch.nonzero(power[graph.root]).flatten().tolist())
+            seen, seen_path = set(), set()
+            for draw in range(40 * len(frontier)):
+                torch.manual_seed(draw)
+                seen.add(int(tok.decode(walk.collate([ex], stage)["labels"][0][-1:]).strip()))
+                torch.manual_seed(draw)
+                seen_path.add(int(tok.decode(path.collate([ex], stage)["labels"][0][-1:]).strip()))
+            assert seen == frontier
+            assert seen_path == set(G.optimal_levels(graph)[stage + 1]) <= frontier
+            off_path += len(frontier - seen_path)
+    assert off_path > 0  # the two differ on these graphs
+    with pytest.raises(LatentCotError, match="frontier_nodes"):
+        method_config("coconut", {"frontier_nodes": "walk"}, where="test")
+
+
 def test_bare_layout_reasons_with_thoughts_then_the_separator():
     examples = G.generate(4, seed=9)
     method = _coconut(examples, markers="off").eval()

@@ -29,7 +29,7 @@ from torch import nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from latentcot.config import option
-from latentcot.data.graph import graph_of, optimal_levels
+from latentcot.data.graph import graph_of, optimal_levels, walk_frontiers
 from latentcot.data.record import ReasoningExample
 from latentcot.errors import LatentCotError
 from latentcot.latent.diagnostics import mean_embedding_norm
@@ -83,6 +83,13 @@ class CoconutConfig:
         "(task prosqa_graph) — at stage s < hops the model thinks s thoughts and names one node at depth "
         "s+1 of a shortest path, at stage >= hops it answers ('Reasoning by Superposition', arXiv:2505.12514)",
     )
+    frontier_nodes: Literal["path", "walk"] = option(
+        "path",
+        "supervision frontier: which depth-(s+1) nodes stage s names, one drawn uniformly per row: 'path' = "
+        "the nodes of a shortest root->target path (the reference's neighbor_k); 'walk' = every node at the end "
+        "of an (s+1)-edge walk from the root (the whole search frontier), which a guess from the candidates "
+        "cannot name (docs/latent_methods.md, 'Graph search')",
+    )
     markers: Literal["auto", "on", "off"] = option(
         "auto",
         "<bot>/<eot> around the thoughts: 'on' (Coconut's reference); 'off' (the superposition reference's graph "
@@ -126,6 +133,8 @@ class CoconutConfig:
                                  "at every stage already)")
         if self.markers == "off" and self.supervision != "frontier":
             raise LatentCotError("markers: 'off' is the graph layout of supervision 'frontier'; use 'on' or 'auto'")
+        if self.frontier_nodes != "path" and self.supervision != "frontier":
+            raise LatentCotError(f"frontier_nodes: {self.frontier_nodes!r} is for supervision 'frontier'")
 
     @property
     def bare(self) -> bool:
@@ -227,14 +236,16 @@ class Coconut(nn.Module):
     def _frontier_row(self, ex: ReasoningExample, stage: int) -> Row:
         """The graph curriculum of the superposition reference: the stage is capped at the record's
         hop count ``h`` (with ``uniform_prob``, drawn in ``[0, min(stage, h)]``); below ``h`` the
-        target is one uniformly drawn node of depth ``stage + 1`` on a shortest path, at ``h`` the
+        target is one uniformly drawn node of depth ``stage + 1`` on a shortest path (``frontier_nodes:
+        walk``: at the end of a ``stage + 1``-edge walk from the root), at ``h`` the
         answer after ``max_latent_stage·c`` thoughts (``h·c`` without ``pad_latent_to_max``).
 
         Without markers (the reference's layout) the thoughts follow the question's last token (the
         root) directly, so the output that names the depth-``s + 1`` node is the very vector that
         would be fed back as thought ``s + 1``; the answer stage gives ``###`` and labels the rest."""
         cfg, t = self.config, self.tokens
-        levels = optimal_levels(graph_of(ex))
+        graph = graph_of(ex)
+        levels = optimal_levels(graph)
         h = len(levels) - 1
         s = min(stage, h)
         if cfg.uniform_prob > 0 and float(torch.rand(())) < cfg.uniform_prob:
@@ -243,7 +254,7 @@ class Coconut(nn.Module):
             s = h
         question = question_ids(self.tokenizer, ex.question)
         if s < h:
-            nodes = levels[s + 1]
+            nodes = levels[s + 1] if cfg.frontier_nodes == "path" else sorted(walk_frontiers(graph, s + 1)[s + 1])
             target = encode(self.tokenizer, str(nodes[int(torch.randint(len(nodes), ()))]))
             k = s * cfg.c_thought
             if cfg.bare:
