@@ -250,6 +250,25 @@ def test_walk_frontier_targets_cover_the_search_frontier():
         method_config("coconut", {"frontier_nodes": "walk"}, where="test")
 
 
+def test_soft_thoughts_are_the_head_distribution_over_embeddings():
+    """``thought_input: soft``: each fed-back thought is softmax(lm_head(h)) @ E of the position before
+    it, so the first is the root position's next-token distribution over the embedding table; and
+    gradients pass through it to the hidden state."""
+    examples = G.generate(4, seed=9)
+    method = _coconut(examples, markers="off", thought_input="soft").eval()
+    out = method.reason([ex.question for ex in examples], max_new_tokens=3)
+    ids = torch.tensor([encode(method.tokenizer, examples[0].question)])
+    with torch.no_grad():
+        logits = method.backbone(input_ids=ids).logits[0, -1]
+    want = torch.softmax(logits, -1) @ method.backbone.get_input_embeddings().weight
+    torch.testing.assert_close(out.latents[0, 0], want, atol=1e-5, rtol=1e-4)
+    hidden = _coconut(examples, markers="off").eval().reason([examples[0].question], max_new_tokens=3)
+    assert not torch.allclose(hidden.latents[0, 0], out.latents[0, 0], atol=1e-3)
+    h = torch.randn(3, method.backbone.config.hidden_size, requires_grad=True)
+    (method.project(h) * torch.randn(3, h.shape[1])).sum().backward()  # training backpropagates through it
+    assert h.grad is not None and float(h.grad.abs().sum()) > 0
+
+
 def test_bare_layout_reasons_with_thoughts_then_the_separator():
     examples = G.generate(4, seed=9)
     method = _coconut(examples, markers="off").eval()

@@ -38,6 +38,26 @@ from latentcot.latent.last_position import last_position_only
 Project = Callable[[torch.Tensor], torch.Tensor]
 
 
+def soft_tokens(backbone: PreTrainedModel) -> Project:
+    """A thought map that feeds back, instead of the hidden state, the token embeddings weighted by
+    the LM head's distribution at that position: ``softmax(lm_head(h)) @ E`` (Soft Thinking, Zhang et
+    al. 2025, arXiv:2505.15778; CoT2, Gozeten et al. 2025, arXiv:2505.23648). Each thought is then a
+    superposition of tokens by construction, at the embeddings' scale, and differentiable (training
+    backpropagates through the softmax as through a hidden-state thought). Used by Coconut's
+    ``thought_input: soft``.
+    """
+    head = backbone.get_output_embeddings()
+    table = backbone.get_input_embeddings()
+    if head is None or table is None:
+        raise LatentCotError(f"thought_input 'soft': {type(backbone).__name__} has no LM head or input embeddings")
+
+    def project(hidden: torch.Tensor) -> torch.Tensor:
+        probs = torch.softmax(head(hidden).float(), dim=-1)
+        return (probs @ table.weight.float()).to(hidden.dtype)
+
+    return project
+
+
 def scaled_to(norm: float, before: Project | None = None) -> Project:
     """A thought map that applies ``before`` (if any) and then rescales each vector to L2 ``norm``.
 

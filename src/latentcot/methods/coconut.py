@@ -33,7 +33,7 @@ from latentcot.data.graph import graph_of, optimal_levels, walk_frontiers
 from latentcot.data.record import ReasoningExample
 from latentcot.errors import LatentCotError
 from latentcot.latent.diagnostics import mean_embedding_norm
-from latentcot.latent.loop import Project, scaled_to
+from latentcot.latent.loop import Project, scaled_to, soft_tokens
 from latentcot.methods.base import Batch, LossOutput, ReasonOutput
 from latentcot.methods.sequences import (
     ANSWER_SEPARATOR,
@@ -104,6 +104,13 @@ class CoconutConfig:
         "group stands for (the next step's; the answer's after the last step), as the superposition reference "
         "trains every thought to name its next node; on running sums that token is the sum so far. Off: no "
         "thought is supervised (Coconut)",
+    )
+    thought_input: Literal["hidden", "soft"] = option(
+        "hidden",
+        "what a thought feeds back: 'hidden' = the last hidden state (Coconut); 'soft' = the token embeddings "
+        "weighted by the LM head's distribution at that position, softmax(lm_head(h)) @ E (Soft Thinking, "
+        "arXiv:2505.15778; CoT2, arXiv:2505.23648): a superposition of tokens by construction, which the "
+        "circuit that reads one token's edges can read as it is (docs/latent_methods.md, 'Graph search')",
     )
     latent_scale: Literal["none", "embedding"] = option(
         "none",
@@ -285,9 +292,10 @@ class Coconut(nn.Module):
         Read once per forward or ``reason`` call, so the embedding norm is measured once per
         call, not once per latent pass.
         """
+        soft = soft_tokens(self.backbone) if self.config.thought_input == "soft" else None
         if self.config.latent_scale == "none":
-            return None
-        return scaled_to(mean_embedding_norm(self.backbone))
+            return soft
+        return scaled_to(mean_embedding_norm(self.backbone), before=soft)
 
     def forward(self, batch: Batch) -> LossOutput:
         loss = sft_loss(self.backbone, batch, self.tokens.latent, self.project)
