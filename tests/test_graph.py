@@ -269,6 +269,37 @@ def test_soft_thoughts_are_the_head_distribution_over_embeddings():
     assert h.grad is not None and float(h.grad.abs().sum()) > 0
 
 
+def test_teacher_forcing_feeds_each_thought_its_reachable_set():
+    """``teacher_forcing`` with ``frontier_nodes: reach``: thought i is fed the mean embedding of the
+    nodes within i edges of the root (checked against breadth-first distances), the label read before
+    it is one of them, and the loss is a plain forward over those embeddings (computed by hand here)."""
+    examples = G.generate(3, seed=11)
+    method = _coconut(examples, thought_input="soft", teacher_forcing=True, frontier_nodes="reach")
+    tok, table = method.tokenizer, method.backbone.get_input_embeddings().weight
+    torch.manual_seed(0)
+    batch = method.collate(examples, 0)
+    ids, labels = batch["input_ids"], batch["labels"]
+    first = int((ids == method.tokens.latent).nonzero()[:, 1].min())
+    embeds = table[ids].detach().clone()
+    for r, ex in enumerate(examples):
+        d = G.distances(G.graph_of(ex))
+        for i in range(1, 5):
+            want = sorted(v for v, dv in enumerate(d) if 0 <= dv <= i)
+            node_ids = [encode(tok, str(v))[0] for v in want]
+            assert int(labels[r, first + i - 1]) in node_ids
+            embeds[r, first + i - 1] = table[node_ids].detach().mean(0)
+        assert extract_answer(tok.decode(labels[r][labels[r] != -100][-2:-1])) == ex.answer
+    with torch.no_grad():
+        mask = batch["attention_mask"]
+        logits = method.backbone(inputs_embeds=embeds, attention_mask=mask,
+                                 position_ids=(mask.cumsum(1) - 1).clamp_min(0)).logits
+        want = torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1), labels[:, 1:].flatten())
+        got = method(batch).loss
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
+    with pytest.raises(LatentCotError, match="teacher_forcing"):
+        method_config("coconut", {"supervision": "frontier", "teacher_forcing": True}, where="test")
+
+
 def test_bare_layout_reasons_with_thoughts_then_the_separator():
     examples = G.generate(4, seed=9)
     method = _coconut(examples, markers="off").eval()

@@ -29,11 +29,11 @@ from torch import nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from latentcot.config import option
-from latentcot.data.graph import graph_of, optimal_levels, walk_frontiers
+from latentcot.data.graph import Graph, distances, graph_of, hops, optimal_levels, walk_frontiers
 from latentcot.data.record import ReasoningExample
 from latentcot.errors import LatentCotError
 from latentcot.latent.diagnostics import mean_embedding_norm
-from latentcot.latent.loop import Project, scaled_to, soft_tokens
+from latentcot.latent.loop import Project, latent_forward, lm_loss, scaled_to, soft_tokens
 from latentcot.methods.base import Batch, LossOutput, ReasonOutput
 from latentcot.methods.sequences import (
     ANSWER_SEPARATOR,
@@ -83,12 +83,20 @@ class CoconutConfig:
         "(task prosqa_graph) — at stage s < hops the model thinks s thoughts and names one node at depth "
         "s+1 of a shortest path, at stage >= hops it answers ('Reasoning by Superposition', arXiv:2505.12514)",
     )
-    frontier_nodes: Literal["path", "walk"] = option(
+    frontier_nodes: Literal["path", "walk", "reach"] = option(
         "path",
-        "supervision frontier: which depth-(s+1) nodes stage s names, one drawn uniformly per row: 'path' = "
-        "the nodes of a shortest root->target path (the reference's neighbor_k); 'walk' = every node at the end "
-        "of an (s+1)-edge walk from the root (the whole search frontier), which a guess from the candidates "
-        "cannot name (docs/latent_methods.md, 'Graph search')",
+        "supervision frontier: which nodes stage s names (one drawn uniformly per row) and thought s+1 should "
+        "hold: 'path' = depth s+1 of a shortest root->target path (the reference's neighbor_k); 'walk' = the "
+        "ends of (s+1)-edge walks from the root (the whole search frontier), which a guess from the candidates "
+        "cannot name; 'reach' = every node within s+1 edges of the root, root included (CoT2's reachable set) "
+        "(docs/latent_methods.md, 'Graph search')",
+    )
+    teacher_forcing: bool = option(
+        False,
+        "supervision frontier with thought_input soft: training feeds, in place of thought i, the mean "
+        "embedding of the frontier_nodes set of depth i, and trains every thought in one pass (the root "
+        "names a node of set 1, thought i one of set i+1, then the answer) with no curriculum; inference "
+        "feeds the model's own soft thoughts (CoT2's continuous supervised training, arXiv:2505.23648)",
     )
     markers: Literal["auto", "on", "off"] = option(
         "auto",
@@ -142,6 +150,10 @@ class CoconutConfig:
             raise LatentCotError("markers: 'off' is the graph layout of supervision 'frontier'; use 'on' or 'auto'")
         if self.frontier_nodes != "path" and self.supervision != "frontier":
             raise LatentCotError(f"frontier_nodes: {self.frontier_nodes!r} is for supervision 'frontier'")
+        if self.teacher_forcing and (self.supervision != "frontier" or self.thought_input != "soft"
+                                     or self.c_thought != 1 or self.markers == "on"):
+            raise LatentCotError("teacher_forcing: needs supervision 'frontier', thought_input 'soft', c_thought 1 "
+                                 "and the graph layout (markers 'auto' or 'off')")
 
     @property
     def bare(self) -> bool:
@@ -197,6 +209,8 @@ class Coconut(nn.Module):
         """Rows for ``stage``; with ``uniform_prob`` each example may draw its own stage
         (:meth:`row_stage`; the batch's ``row_stage`` holds each row's). ``<bot>`` sits in one column
         for the whole batch."""
+        if self.config.teacher_forcing:
+            return self._teacher_batch(examples)
         if self.config.supervision == "frontier":
             return pad_rows([self._frontier_row(ex, stage) for ex in examples], self.tokenizer.pad_token_id)
         t = self.tokens
@@ -261,7 +275,7 @@ class Coconut(nn.Module):
             s = h
         question = question_ids(self.tokenizer, ex.question)
         if s < h:
-            nodes = levels[s + 1] if cfg.frontier_nodes == "path" else sorted(walk_frontiers(graph, s + 1)[s + 1])
+            nodes = self.frontier_sets(graph, s + 1)[s + 1]
             target = encode(self.tokenizer, str(nodes[int(torch.randint(len(nodes), ()))]))
             k = s * cfg.c_thought
             if cfg.bare:
@@ -274,6 +288,52 @@ class Coconut(nn.Module):
                 rest = target[len(given):]
                 return Row(question, [t.latent] * k + given + rest, [-100] * (k + len(given)) + rest)
         return Row(question + [t.bot], [t.latent] * k + [t.eot] + target, [-100] * (k + 1) + target)
+
+    def frontier_sets(self, graph: Graph, depth: int) -> list[list[int]]:
+        """``sets[i]``, ``i = 0 … depth``: the nodes thought ``i`` should hold under ``frontier_nodes``
+        (sorted; ``path`` is empty past the target's depth)."""
+        kind = self.config.frontier_nodes
+        if kind == "path":
+            levels = optimal_levels(graph)
+            return [levels[i] if i < len(levels) else [] for i in range(depth + 1)]
+        if kind == "walk":
+            return [sorted(f) for f in walk_frontiers(graph, depth)]
+        d = distances(graph)
+        return [sorted(v for v, dv in enumerate(d) if 0 <= dv <= i) for i in range(depth + 1)]
+
+    def _teacher_batch(self, examples: Sequence[ReasoningExample]) -> Batch:
+        """``teacher_forcing``: every row at its answer stage, the thoughts given. Row: ``question``
+        (the root last), ``k`` thoughts, ``###``, the answer; the label at thought ``i`` (predicted at the
+        position before it: the root for ``i = 1``) is one node drawn uniformly from set ``i``, -100
+        where the set is empty. ``soft_index`` (row, column, token) and ``soft_weight`` say what each
+        thought is fed: the uniform mixture of set ``i``'s node embeddings (nothing where it is empty)."""
+        cfg, t = self.config, self.tokens
+        given = self.thought_frame()[1]
+        rows, soft = [], []
+        for ex in examples:
+            graph = graph_of(ex)
+            k = cfg.max_latent_stage if cfg.pad_latent_to_max else hops(graph)
+            sets = self.frontier_sets(graph, k)
+            labels, mixes = [], []
+            for nodes in sets[1:]:
+                ids = [encode(self.tokenizer, str(v))[0] for v in nodes]
+                labels.append(ids[int(torch.randint(len(ids), ()))] if ids else -100)
+                mixes.append(ids)
+            answer = answer_ids(self.tokenizer, ex.answer)[len(given):]
+            rows.append(Row(question_ids(self.tokenizer, ex.question), [t.latent] * k + given + answer,
+                            labels + [-100] * len(given) + answer))
+            soft.append(mixes)
+        batch = pad_rows(rows, self.tokenizer.pad_token_id)
+        index, weight = [], []
+        first = max(len(row.left) for row in rows)  # pad_rows: every right part starts in this column
+        for r, mixes in enumerate(soft):
+            for i, ids in enumerate(mixes):
+                for token in ids:
+                    index.append((r, first + i, token))
+                    weight.append(1.0 / len(ids))
+        batch["soft_index"] = torch.tensor(index, dtype=torch.long).reshape(-1, 3)
+        batch["soft_weight"] = torch.tensor(weight, dtype=torch.float)
+        return batch
 
     def thought_frame(self) -> tuple[int | None, list[int], str]:
         """How the thoughts sit between question and answer at inference (``reason`` and the
@@ -298,7 +358,17 @@ class Coconut(nn.Module):
         return scaled_to(mean_embedding_norm(self.backbone), before=soft)
 
     def forward(self, batch: Batch) -> LossOutput:
-        loss = sft_loss(self.backbone, batch, self.tokens.latent, self.project)
+        if "soft_index" in batch:  # teacher_forcing: the thoughts are given, one pass
+            ids, (row, col, token) = batch["input_ids"], batch["soft_index"].unbind(-1)
+            table = self.backbone.get_input_embeddings()
+            embeds = table(ids).masked_fill((ids == self.tokens.latent)[..., None], 0.0)
+            given = table.weight[token] * batch["soft_weight"][:, None].to(table.weight.dtype)
+            embeds = embeds.index_put((row, col), given, accumulate=True)
+            none = torch.zeros_like(ids, dtype=torch.bool)
+            out = latent_forward(self.backbone, embeds, batch["attention_mask"], none)
+            loss = lm_loss(self.backbone, out.hidden_states, batch["labels"])
+        else:
+            loss = sft_loss(self.backbone, batch, self.tokens.latent, self.project)
         latents = float((batch["input_ids"] == self.tokens.latent).sum(1).float().mean())
         return LossOutput(loss, {"loss": float(loss.detach()), "latents_per_example": latents})
 
