@@ -275,6 +275,7 @@ def test_teacher_forcing_feeds_each_thought_its_reachable_set():
     it is one of them, and the loss is a plain forward over those embeddings (computed by hand here)."""
     examples = G.generate(3, seed=11)
     method = _coconut(examples, thought_input="soft", teacher_forcing=True, frontier_nodes="reach")
+    assert method.num_stages() == 1  # no curriculum: every row at its answer stage from the first step
     tok, table = method.tokenizer, method.backbone.get_input_embeddings().weight
     torch.manual_seed(0)
     batch = method.collate(examples, 0)

@@ -95,7 +95,8 @@ class CoconutConfig:
         False,
         "supervision frontier with thought_input soft: training feeds, in place of thought i, the mean "
         "embedding of the frontier_nodes set of depth i, and trains every thought in one pass (the root "
-        "names a node of set 1, thought i one of set i+1, then the answer) with no curriculum; inference "
+        "names a node of set 1, thought i one of set i+1, then the answer) with no curriculum (one stage; the "
+        "stage options do nothing); inference "
         "feeds the model's own soft thoughts (CoT2's continuous supervised training, arXiv:2505.23648)",
     )
     markers: Literal["auto", "on", "off"] = option(
@@ -179,8 +180,9 @@ class Coconut(nn.Module):
         self.reset_optimizer_per_stage = config.reset_optimizer_per_stage
 
     def num_stages(self) -> int:
-        """``max_latent_stage + 2`` (stages 0 … max, then all steps dropped); 1 without curriculum."""
-        return 1 if self.config.no_curriculum else self.config.max_latent_stage + 2
+        """``max_latent_stage + 2`` (stages 0 … max, then all steps dropped); 1 without curriculum
+        (``no_curriculum``, ``teacher_forcing``)."""
+        return 1 if self.config.no_curriculum or self.config.teacher_forcing else self.config.max_latent_stage + 2
 
     def stage_for_epoch(self, epoch: int) -> int:
         """The curriculum stage of a 0-based epoch: ``start_stage + epoch // epochs_per_stage`` (or as
