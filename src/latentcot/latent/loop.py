@@ -53,7 +53,8 @@ def soft_tokens(backbone: PreTrainedModel) -> Project:
 
     def project(hidden: torch.Tensor) -> torch.Tensor:
         probs = torch.softmax(head(hidden).float(), dim=-1)
-        return (probs @ table.weight.float()).to(hidden.dtype)
+        weight: torch.Tensor = table.weight  # type: ignore[assignment]
+        return (probs @ weight.float()).to(hidden.dtype)
 
     return project
 

@@ -364,7 +364,8 @@ class Coconut(nn.Module):
             ids, (row, col, token) = batch["input_ids"], batch["soft_index"].unbind(-1)
             table = self.backbone.get_input_embeddings()
             embeds = table(ids).masked_fill((ids == self.tokens.latent)[..., None], 0.0)
-            given = table.weight[token] * batch["soft_weight"][:, None].to(table.weight.dtype)
+            weight: torch.Tensor = table.weight  # type: ignore[assignment]
+            given = weight[token] * batch["soft_weight"][:, None].to(weight.dtype)
             embeds = embeds.index_put((row, col), given, accumulate=True)
             none = torch.zeros_like(ids, dtype=torch.bool)
             out = latent_forward(self.backbone, embeds, batch["attention_mask"], none)
