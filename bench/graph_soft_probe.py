@@ -33,11 +33,8 @@ def main() -> None:
     torch.manual_seed(0)
     batch = method.collate(examples, 0)  # type: ignore[attr-defined]
     ids, labels = batch["input_ids"], batch["labels"]
-    row, col, token = batch["soft_index"].unbind(-1)
-    table = method.backbone.get_input_embeddings()  # type: ignore[attr-defined]
     with torch.no_grad():
-        embeds = table(ids).masked_fill((ids == method.tokens.latent)[..., None], 0.0)  # type: ignore[attr-defined]
-        embeds = embeds.index_put((row, col), table.weight[token] * batch["soft_weight"][:, None], accumulate=True)
+        embeds = method.teacher_embeds(batch)  # type: ignore[attr-defined]
         mask = batch["attention_mask"]
         logits = method.backbone(inputs_embeds=embeds, attention_mask=mask,  # type: ignore[attr-defined]
                                  position_ids=(mask.cumsum(1) - 1).clamp_min(0)).logits

@@ -337,6 +337,16 @@ class Coconut(nn.Module):
         batch["soft_weight"] = torch.tensor(weight, dtype=torch.float)
         return batch
 
+    def teacher_embeds(self, batch: Batch) -> torch.Tensor:
+        """The input embeddings of a ``teacher_forcing`` batch: token embeddings, with each thought's
+        column holding the mixture ``soft_index``/``soft_weight`` give it (zeros for an empty set)."""
+        ids, (row, col, token) = batch["input_ids"], batch["soft_index"].unbind(-1)
+        table = self.backbone.get_input_embeddings()
+        embeds = table(ids).masked_fill((ids == self.tokens.latent)[..., None], 0.0)
+        weight: torch.Tensor = table.weight  # type: ignore[assignment]
+        return embeds.index_put((row, col), weight[token] * batch["soft_weight"][:, None].to(weight.dtype),
+                                accumulate=True)
+
     def thought_frame(self) -> tuple[int | None, list[int], str]:
         """How the thoughts sit between question and answer at inference (``reason`` and the
         test-time sampler both build their prompts from it): the token put before them (``<bot>``;
@@ -361,14 +371,8 @@ class Coconut(nn.Module):
 
     def forward(self, batch: Batch) -> LossOutput:
         if "soft_index" in batch:  # teacher_forcing: the thoughts are given, one pass
-            ids, (row, col, token) = batch["input_ids"], batch["soft_index"].unbind(-1)
-            table = self.backbone.get_input_embeddings()
-            embeds = table(ids).masked_fill((ids == self.tokens.latent)[..., None], 0.0)
-            weight: torch.Tensor = table.weight  # type: ignore[assignment]
-            given = weight[token] * batch["soft_weight"][:, None].to(weight.dtype)
-            embeds = embeds.index_put((row, col), given, accumulate=True)
-            none = torch.zeros_like(ids, dtype=torch.bool)
-            out = latent_forward(self.backbone, embeds, batch["attention_mask"], none)
+            none = torch.zeros_like(batch["input_ids"], dtype=torch.bool)
+            out = latent_forward(self.backbone, self.teacher_embeds(batch), batch["attention_mask"], none)
             loss = lm_loss(self.backbone, out.hidden_states, batch["labels"])
         else:
             loss = sft_loss(self.backbone, batch, self.tokens.latent, self.project)
