@@ -277,7 +277,7 @@ class Coconut(nn.Module):
             s = h
         question = question_ids(self.tokenizer, ex.question)
         if s < h:
-            nodes = self.frontier_sets(graph, s + 1)[s + 1]
+            nodes = levels[s + 1] if cfg.frontier_nodes == "path" else self.frontier_sets(graph, s + 1)[s + 1]
             target = encode(self.tokenizer, str(nodes[int(torch.randint(len(nodes), ()))]))
             k = s * cfg.c_thought
             if cfg.bare:
