@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from latentcot.data import graph as G
+from latentcot.latent.loop import position_ids
 from latentcot.train.recipe import load_trained
 
 
@@ -37,10 +38,11 @@ def main() -> None:
         embeds = method.teacher_embeds(batch)  # type: ignore[attr-defined]
         mask = batch["attention_mask"]
         logits = method.backbone(inputs_embeds=embeds, attention_mask=mask,  # type: ignore[attr-defined]
-                                 position_ids=(mask.cumsum(1) - 1).clamp_min(0)).logits
+                                 position_ids=position_ids(mask)).logits
     logp = F.log_softmax(logits.float(), -1)
     first = int((ids == method.tokens.latent).nonzero()[:, 1].min())  # type: ignore[attr-defined]
     k = method.config.max_latent_stage  # type: ignore[attr-defined]
+    all_sets = [method.frontier_sets(G.graph_of(ex), k) for ex in examples]  # type: ignore[attr-defined]
     nodes = sum(math.log(len(G.graph_of(ex).symbols)) for ex in examples) / len(examples)
     print(f"{args.run}: {args.n} generated graphs ({cfg.data.generator}); uniform over a graph's nodes "
           f"{nodes:.2f} nats")
@@ -51,7 +53,7 @@ def main() -> None:
             continue
         loss = float(-logp[has, j - 1].gather(-1, labels[has, j, None]).mean())
         if j - first < k:
-            sets = [method.frontier_sets(G.graph_of(ex), k)[j - first + 1] for ex in examples]  # type: ignore[attr-defined]
+            sets = [per_example[j - first + 1] for per_example in all_sets]
             floor = sum(math.log(len(s)) for s in sets if s) / max(1, sum(1 for s in sets if s))
             name = "root → set 1" if j == first else f"thought {j - first} → set {j - first + 1}"
             print(f"| {name} | {int(has.sum())} | {loss:.2f} | {floor:.2f} |")
