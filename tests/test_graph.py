@@ -398,6 +398,11 @@ def test_graph_recipe_trains_evaluates_and_inspects(tmp_path, capsys, monkeypatc
     assert all(G.is_graph_form(ReasoningExample(p["question"], [], "")) for p in result["predictions"])
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows if "eval/accuracy" in r] == [3, 6]
+    # `latentcot eval` on the word-form file renders the graphs as the run reads them: same questions, same score
+    assert cli(["eval", str(out), "--data", str(tmp_path / "valid.json"), "--out", str(tmp_path / "again.json")]) == 0
+    again = json.loads((tmp_path / "again.json").read_text())
+    assert [p["question"] for p in again["predictions"]] == [p["question"] for p in result["predictions"]]
+    assert again["accuracy"] == result["accuracy"]
     capsys.readouterr()
     question = G.generate(1, seed=12)[0].question
     assert cli(["inspect", str(out), question, "--plot", str(tmp_path / "bars.png")]) == 0

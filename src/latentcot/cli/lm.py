@@ -34,6 +34,10 @@ def _eval(args: argparse.Namespace) -> int:
 
     method, cfg = load_trained(args.checkpoint)
     examples = read_examples(args.data)
+    if cfg.data.task == "prosqa_graph":  # the run reads graphs as symbol sequences: render the file's graphs the same way
+        from latentcot.data.graph import to_graph_examples
+
+        examples = to_graph_examples(examples, cfg.data.max_hops, args.data)
     if args.n:
         examples = examples[: args.n]
     options = {"n_latents": args.n_latents} if args.n_latents is not None else {}
