@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One GPU session's graph-search check (issue: Coconut vs CoT on ProsQA in graph form): the paper
 # recipes (configs/lm/paper/graph_{coconut,cot,nocot}_prosqa.yaml: GPT-2 2 x 768, batch 256,
-# lr 1e-4) trained side by side on one GPU for EPOCHS epochs (default 120, stages of STAGE_EPOCHS =
+# lr 1e-4; and coconut_soft, the Coconut recipe with soft thoughts taught the walk frontier) trained side by side on one GPU for EPOCHS epochs (default 120, stages of STAGE_EPOCHS =
 # 10: the paper's 300 / 25 scaled to fit < 10 minutes), evaluated on the real ProsQA validation
 # file in graph form (<= 4 hops), then collected with the superposition look. Writes to $OUT
 # (default runs/gpu-out): graph_gpu.json, graph_gpu.md, logs.tar.gz.
@@ -20,9 +20,11 @@ if [ "${TINY:-0}" = 1 ]; then
 else
   nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 fi
-for m in coconut cot nocot; do
+for m in coconut coconut_soft cot nocot; do
   STAGES=(); [ "$m" = coconut ] && STAGES=("method.epochs_per_stage=$STAGE_EPOCHS")
-  timeout "$LIMIT" $PY -m latentcot.cli train "configs/lm/paper/graph_${m}_prosqa.yaml" out_dir="$RUNS/$m" \
+  # coconut_soft: the soft thoughts taught the walk frontier (graph_matched_coconut_soft.yaml's options)
+  [ "$m" = coconut_soft ] && STAGES=(method.frontier_nodes=walk method.thought_input=soft method.teacher_forcing=true)
+  timeout "$LIMIT" $PY -m latentcot.cli train "configs/lm/paper/graph_${m%_soft}_prosqa.yaml" out_dir="$RUNS/$m" \
     train.epochs="$EPOCHS" train.eval_every=0 train.save_every=0 "${STAGES[@]}" "${EXTRA[@]}" \
     > "$RUNS.$m.log" 2>&1 &
 done

@@ -21,6 +21,7 @@ import json
 import math
 import platform
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +30,15 @@ import torch
 from latentcot.data.generators import generate
 from latentcot.eval.evaluate import evaluate
 from latentcot.latent.diagnostics import SUPERPOSITION_GROUPS, superposition
+from latentcot.train.checkpoint import latest_checkpoint, read_info
 from latentcot.train.recipe import load_examples, load_trained
 
-METHODS = ("nocot", "cot", "coconut")
+METHODS = ("nocot", "cot", "coconut", "coconut_soft")  # run folders collected, in this order
+
+
+def _name(run: dict[str, Any]) -> str:
+    """The row's label: the run folder's name (``coconut_soft`` is a Coconut run too)."""
+    return str(run.get("name", run["method"]))
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
@@ -40,22 +47,43 @@ def _metrics(run: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
 
 
-def collect_run(run: Path, generated: int, diag: int) -> dict[str, Any]:
+def _fresh(cfg: Any, seen: set[str], n: int, **override: Any) -> list[Any]:
+    """``n`` generated questions of the run's kind (``override`` replaces generator options), none seen in training."""
+    options = {"max_hops": cfg.data.max_hops, **cfg.data.generator, **override}
+    return [ex for ex in generate("prosqa_graph", 2 * n, cfg.seed + 7, **options) if ex.question not in seen][:n]
+
+
+def parse_sizes(text: str) -> list[tuple[int, int]]:
+    """``"8-12,13-16"`` -> [(8, 12), (13, 16)]: graph-size bins (nodes before the two answer leaves)."""
+    bins = []
+    for part in filter(None, text.split(",")):
+        lo, _, hi = part.partition("-")
+        bins.append((int(lo), int(hi or lo)))
+    return bins
+
+
+def collect_run(run: Path, generated: int, diag: int, sizes: Sequence[tuple[int, int]] = ()) -> dict[str, Any]:
     method, cfg = load_trained(run)
     method.to(DEVICE)  # type: ignore[attr-defined]
-    real = json.loads((run / "eval.json").read_text())
-    rows = _metrics(run)
+    final = latest_checkpoint(run)
+    assert final is not None, f"{run}: no checkpoint"
+    info = read_info(final)
+    rows = [r for r in _metrics(run) if r["step"] <= info["step"]]  # a stopped run: up to its last checkpoint
     train_rows = [r for r in rows if "loss" in r]
     curve = [(r["step"], r["eval/accuracy"]) for r in rows if "eval/accuracy" in r]
     train, real_examples, _ = load_examples(cfg.data, cfg.seed)
+    if (run / "eval.json").is_file():
+        real = json.loads((run / "eval.json").read_text())
+    else:  # stopped before its final evaluation (e.g. at a time budget): evaluate its latest checkpoint here
+        held = evaluate(method, real_examples, "prosqa_graph", cfg.eval.batch_size, cfg.eval.max_new_tokens)
+        real = {"accuracy": held.accuracy, "n": held.n, "forward_passes_per_question": held.forward_passes_per_question}
     seen = {ex.question for ex in train}
-    options = {"max_hops": cfg.data.max_hops, **cfg.data.generator}
-    fresh = [ex for ex in generate("prosqa_graph", 2 * generated, cfg.seed + 7, **options)
-             if ex.question not in seen][:generated]
-    gen = evaluate(method, fresh, "prosqa_graph", cfg.eval.batch_size, cfg.eval.max_new_tokens)
+    gen = evaluate(method, _fresh(cfg, seen, generated), "prosqa_graph", cfg.eval.batch_size, cfg.eval.max_new_tokens)
+    by_size = [{"nodes": [lo, hi], **_accuracy(method, cfg, _fresh(cfg, seen, generated, min_nodes=lo, max_nodes=hi))}
+               for lo, hi in sizes]
     out: dict[str, Any] = {
-        "run": str(run), "method": method.name, "preset": cfg.model.name_or_path,
-        "steps": train_rows[-1]["step"] if train_rows else None,
+        "run": str(run), "name": run.name, "method": method.name, "preset": cfg.model.name_or_path,
+        "steps": info["step"], "train_seconds": info.get("seconds"),
         "final_loss": train_rows[-1]["loss"] if train_rows else None,
         "batch_size": cfg.train.batch_size, "lr": cfg.train.lr,
         "real_accuracy": real["accuracy"], "real_n": real["n"],
@@ -65,6 +93,8 @@ def collect_run(run: Path, generated: int, diag: int) -> dict[str, Any]:
         "forward_passes_per_question": real["forward_passes_per_question"],
         "curve": curve,
     }
+    if by_size:
+        out["by_size"] = by_size
     if method.name == "coconut":
         bare = method.config.bare  # type: ignore[attr-defined]
         out["layout"] = ("reference (thoughts right after the root, no <bot>/<eot>)" if bare
@@ -72,6 +102,11 @@ def collect_run(run: Path, generated: int, diag: int) -> dict[str, Any]:
         sp = superposition(method, real_examples[:diag], batch_size=cfg.eval.batch_size)
         out["superposition"] = sp["thoughts"]
     return out
+
+
+def _accuracy(method: Any, cfg: Any, examples: list[Any]) -> dict[str, Any]:
+    result = evaluate(method, examples, "prosqa_graph", cfg.eval.batch_size, cfg.eval.max_new_tokens)
+    return {"accuracy": result.accuracy, "n": result.n}
 
 
 def speed(run: Path, repeats: int) -> dict[str, Any]:
@@ -101,6 +136,11 @@ def speed(run: Path, repeats: int) -> dict[str, Any]:
             "ratio": best["plain"] / best["latent"], "threads": torch.get_num_threads()}
 
 
+def _minutes(run: dict[str, Any]) -> str:
+    seconds = run.get("train_seconds")
+    return f" ({seconds / 60:.0f} min)" if seconds else ""
+
+
 def table(result: dict[str, Any], command: str) -> str:
     lines = [
         f"## Graph search: ProsQA in graph form ({result['label']})",
@@ -119,7 +159,7 @@ def table(result: dict[str, Any], command: str) -> str:
     ]
     for r in result["runs"]:
         lines.append(
-            f"| {r['method']} | {r['preset']} | {r['steps']} | {r['batch_size']} | {100 * r['real_accuracy']:.1f}% "
+            f"| {_name(r)} | {r['preset']} | {r['steps']}{_minutes(r)} | {r['batch_size']} | {100 * r['real_accuracy']:.1f}% "
             f"(n={r['real_n']}) | {100 * r['generated_accuracy']:.1f}% (n={r['generated_n']}) | "
             f"{r['forward_passes_per_question']:.1f} | {r['final_loss']:.3f} |"
         )
@@ -129,10 +169,25 @@ def table(result: dict[str, Any], command: str) -> str:
                   "| method | " + " | ".join(f"step {s}" for s, _ in curves[0]["curve"]) + " |",
                   "|---" * (1 + len(curves[0]["curve"])) + "|"]
         for r in curves:
-            lines.append(f"| {r['method']} | " + " | ".join(f"{100 * a:.1f}%" for _, a in r["curve"]) + " |")
+            lines.append(f"| {_name(r)} | " + " | ".join(f"{100 * a:.1f}%" for _, a in r["curve"]) + " |")
+    sized = [r for r in result["runs"] if "by_size" in r]
+    if sized:
+        bins = [b["nodes"] for b in sized[0]["by_size"]]
+        lines += ["", f"Accuracy by graph size: fresh generated questions of the recipe's kind (another seed, none in "
+                  f"training) with the graph grown to each range of nodes before the two answer leaves "
+                  f"(n={sized[0]['by_size'][0]['n']} per cell; the real validation graphs have 15-26).", "",
+                  "| method | " + " | ".join(f"{lo}-{hi} nodes" for lo, hi in bins) + " |",
+                  "|---" * (1 + len(bins)) + "|"]
+        for r in sized:
+            lines.append(f"| {_name(r)} | " + " | ".join(f"{100 * b['accuracy']:.1f}%" for b in r["by_size"]) + " |")
+        named = {_name(r): r for r in sized}
+        for latent in ("coconut", "coconut_soft"):
+            if latent in named and "cot" in named:
+                gaps = [100 * (a["accuracy"] - b["accuracy"]) for a, b in zip(named[latent]["by_size"], named["cot"]["by_size"])]
+                lines.append(f"| {latent} − cot (points) | " + " | ".join(f"{g:+.1f}" for g in gaps) + " |")
     for r in result["runs"]:
         if "superposition" in r:
-            lines += ["", f"Superposition look ({r['method']}, held-out questions): mean inner product of thought i with "
+            lines += ["", f"Superposition look ({_name(r)}, held-out questions): mean inner product of thought i with "
                       "the node embeddings of each group (optimal ⊆ frontier ⊆ reachable; mirror: the unreachable "
                       "nodes exactly i steps below another person).", "",
                       "| thought | questions | " + " | ".join(SUPERPOSITION_GROUPS)
@@ -166,20 +221,22 @@ def main() -> None:
     c.add_argument("--label", default="CPU, 2 cores")
     c.add_argument("--generated", type=int, default=500, help="fresh generated questions evaluated per run")
     c.add_argument("--diag", type=int, default=257, help="real questions for the superposition look")
+    c.add_argument("--sizes", default="", help="graph-size bins for an accuracy-by-size table, e.g. 8-12,13-16,17-20,21-26")
     c.add_argument("--speed-repeats", type=int, default=5, help="0 skips the speed measurement")
     args = parser.parse_args()
     runs = Path(args.runs)
-    found = [runs / m for m in METHODS if (runs / m / "eval.json").is_file()]
+    found = [runs / m for m in METHODS if (runs / m / "eval.json").is_file() or (runs / m / "checkpoints").is_dir()]
     result: dict[str, Any] = {
         "label": args.label,
         "machine": f"{platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads",
-        "runs": [collect_run(run, args.generated, args.diag) for run in found],
+        "runs": [collect_run(run, args.generated, args.diag, parse_sizes(args.sizes)) for run in found],
     }
-    if args.speed_repeats and (runs / "coconut" / "eval.json").is_file():
+    if args.speed_repeats and runs / "coconut" in found:
         result["speed"] = speed(runs / "coconut", args.speed_repeats)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1))
     command = f"python bench/graph_study.py collect --runs {args.runs} --out {args.out} --doc {args.doc}"
+    command += f" --sizes {args.sizes}" if args.sizes else ""
     Path(args.doc).write_text(table(result, command))
     print(table(result, command))
 
