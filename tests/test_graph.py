@@ -331,6 +331,40 @@ def test_test_time_sampling_drives_the_bare_layout():
     assert not torch.allclose(noisy.samples.thoughts[0::2], noisy.samples.thoughts[1::2])
 
 
+def test_gumbel_sampler_draws_from_the_soft_thoughts_distribution():
+    """``--sampler gumbel``: the Gumbel-max property (at a temperature near 0 each thought is one token's
+    embedding, drawn with the head's probabilities), the same seed gives the same samples and another
+    seed others, and a hidden-state method is refused by name."""
+    from latentcot.latent.loop import soft_tokens
+
+    examples = G.generate(4, seed=9)
+    method = _coconut(examples, markers="off", thought_input="soft").eval()
+    soft = soft_tokens(method.backbone)
+    table = method.backbone.get_input_embeddings().weight.detach()
+    h = torch.randn(1, method.backbone.config.hidden_size).expand(20000, -1)
+    with torch.no_grad():
+        probs = torch.softmax(method.backbone.get_output_embeddings()(h[:1]), -1)[0]
+        torch.manual_seed(0)
+        drawn = soft.sample(h, temperature=1e-4)
+    picked = torch.cdist(drawn, table).argmin(1)
+    one = (drawn - table[picked]).abs().amax(1) < 1e-4  # one token's embedding (bar near-ties of two draws)
+    assert float(one.float().mean()) > 0.995
+    # Gumbel-max: token i drawn with probability p_i, so the draws average to the soft thought p @ E
+    want = probs @ table
+    assert float((drawn.mean(0) - want).norm() / want.norm()) < 0.05
+    questions = [ex.question for ex in examples]
+    runs = [sample_answers(method, questions, 3, ThoughtSampler("gumbel", temperature=1.0, seed=s), max_new_tokens=3)
+            for s in (1, 1, 2)]
+    torch.testing.assert_close(runs[0].samples.thoughts, runs[1].samples.thoughts)
+    assert not torch.allclose(runs[0].samples.thoughts, runs[2].samples.thoughts)
+    assert not torch.allclose(runs[0].samples.thoughts[0::3], runs[0].samples.thoughts[1::3])
+    hidden = _coconut(examples, markers="off").eval()
+    with pytest.raises(LatentCotError, match="gumbel.*soft"):
+        sample_answers(hidden, questions, 2, ThoughtSampler("gumbel"), max_new_tokens=3)
+    with pytest.raises(LatentCotError, match="temperature"):
+        ThoughtSampler("gumbel", temperature=0.0)
+
+
 def test_frontier_uniform_stage_never_passes_the_schedule():
     examples = G.generate(64, seed=5)
     method = _coconut(examples, uniform_prob=1.0)

@@ -12,12 +12,14 @@ AGGREGATES = ("vote", "reward", "reward-vote", "signal", "signal-vote")
 
 
 def add_sampling_arguments(p: argparse.ArgumentParser) -> None:
-    """--samples, --sampler, --noise, --dropout, --seed (shared by `eval` and `reward`)."""
+    """--samples, --sampler, --noise, --dropout, --temperature, --seed (shared by `eval` and `reward`)."""
     p.add_argument("--samples", type=int, default=1, help="latent trajectories sampled per question (N)")
-    p.add_argument("--sampler", choices=["none", "noise", "dropout"], default="none",
-                   help="how samples differ: Gaussian noise on each fed-back thought, or MC dropout in the thought passes")
+    p.add_argument("--sampler", choices=["none", "noise", "dropout", "gumbel"], default="none",
+                   help="how samples differ: Gaussian noise on each fed-back thought, MC dropout in the thought passes, "
+                   "or (soft-thought methods) each thought a Gumbel-softmax draw of the head's distribution")
     p.add_argument("--noise", type=float, default=0.1, help="sigma of the thought noise (--sampler noise)")
     p.add_argument("--dropout", type=float, default=0.1, help="dropout rate in the thought passes (--sampler dropout)")
+    p.add_argument("--temperature", type=float, default=1.0, help="Gumbel-softmax temperature (--sampler gumbel)")
     p.add_argument("--seed", type=int, default=0, help="seed of the samples")  # fmt: skip
 
 
@@ -37,7 +39,7 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
 def _sampler(args: argparse.Namespace) -> Any:
     from latentcot.latent.sampling import ThoughtSampler
 
-    return ThoughtSampler(args.sampler, args.noise, args.dropout, args.seed)
+    return ThoughtSampler(args.sampler, args.noise, args.dropout, args.seed, args.temperature)
 
 
 def wants_sampling(args: argparse.Namespace) -> bool:

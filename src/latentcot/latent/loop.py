@@ -38,25 +38,45 @@ from latentcot.latent.last_position import last_position_only
 Project = Callable[[torch.Tensor], torch.Tensor]
 
 
-def soft_tokens(backbone: PreTrainedModel) -> Project:
+class SoftTokens:
     """A thought map that feeds back, instead of the hidden state, the token embeddings weighted by
     the LM head's distribution at that position: ``softmax(lm_head(h)) @ E`` (Soft Thinking, Zhang et
     al. 2025, arXiv:2505.15778; CoT2, Gozeten et al. 2025, arXiv:2505.23648). Each thought is then a
     superposition of tokens by construction, at the embeddings' scale, and differentiable (training
     backpropagates through the softmax as through a hidden-state thought). Used by Coconut's
-    ``thought_input: soft``.
+    ``thought_input: soft``; :meth:`sample` is its Gumbel-softmax draw (the test-time sampler
+    ``gumbel``).
     """
-    head = backbone.get_output_embeddings()
-    table = backbone.get_input_embeddings()
-    if head is None or table is None:
-        raise LatentCotError(f"thought_input 'soft': {type(backbone).__name__} has no LM head or input embeddings")
 
-    def project(hidden: torch.Tensor) -> torch.Tensor:
-        probs = torch.softmax(head(hidden).float(), dim=-1)
-        weight: torch.Tensor = table.weight  # type: ignore[assignment]
-        return (probs @ weight.float()).to(hidden.dtype)
+    def __init__(self, backbone: PreTrainedModel) -> None:
+        head = backbone.get_output_embeddings()
+        table = backbone.get_input_embeddings()
+        if head is None or table is None:
+            raise LatentCotError(f"thought_input 'soft': {type(backbone).__name__} has no LM head or input embeddings")
+        self.head, self.table = head, table
 
-    return project
+    def mix(self, weights: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """``weights @ E``: a distribution over the vocabulary as a mixture of token embeddings."""
+        table: torch.Tensor = self.table.weight  # type: ignore[assignment]
+        return (weights @ table.float()).to(dtype)
+
+    def __call__(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.mix(torch.softmax(self.head(hidden).float(), dim=-1), hidden.dtype)
+
+    def sample(self, hidden: torch.Tensor, temperature: float) -> torch.Tensor:
+        """A Gumbel-softmax draw: ``softmax((logits + g) / temperature) @ E``, ``g ~ Gumbel(0, 1)`` from
+        the global torch generator (Jang et al. 2017; the randomness Wu et al. 2025, arXiv:2508.03440,
+        give soft thinking). Low temperatures approach one sampled token's embedding; high ones the
+        uniform mixture."""
+        logits = self.head(hidden).float()
+        uniform = torch.rand_like(logits).clamp(1e-20, 1.0 - 1e-7)
+        gumbel = -torch.log(-torch.log(uniform))
+        return self.mix(torch.softmax((logits + gumbel) / temperature, dim=-1), hidden.dtype)
+
+
+def soft_tokens(backbone: PreTrainedModel) -> SoftTokens:
+    """The soft thought map of ``backbone`` (:class:`SoftTokens`)."""
+    return SoftTokens(backbone)
 
 
 def scaled_to(norm: float, before: Project | None = None) -> Project:

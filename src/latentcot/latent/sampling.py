@@ -10,6 +10,14 @@ thoughts it feeds back. The reference's two samplers:
   (Llama-family blocks have no dropout layers: there the inputs of the MLP down projections are
   dropped, as the reference does for its Llama backbone; see :func:`mc_dropout`).
 
+and, for a method that feeds back soft thoughts (Coconut's ``thought_input: soft``), not in the
+reference:
+
+* ``gumbel`` — each thought is a Gumbel-softmax draw of the LM head's distribution at temperature
+  ``τ`` instead of the distribution itself (:meth:`latentcot.latent.loop.SoftTokens.sample`; the
+  randomness Wu et al. 2025, arXiv:2508.03440, found soft thinking needs): every sample's mixture
+  leans on its own draw of the tokens.
+
 The loop: one pass over every question's prefix (``question <bot>``, left-padded), then the KV
 cache, mask and last state are repeated N times (``repeat_interleave``: a question's samples are
 adjacent rows), so the shared prefix is computed once per question, not once per sample; then
@@ -37,7 +45,7 @@ from transformers import PreTrainedModel
 
 from latentcot.errors import LatentCotError
 from latentcot.latent.generate import generate_from_cache
-from latentcot.latent.loop import Project, extend, latent_forward
+from latentcot.latent.loop import Project, SoftTokens, extend, latent_forward
 
 Score = Callable[[torch.Tensor], torch.Tensor]  # (rows, states so far, hidden) -> (rows,), higher is better
 
@@ -48,23 +56,27 @@ class ThoughtSampler:
 
     Attributes:
         kind: ``none`` (greedy: every sample is the same), ``noise`` (additive Gaussian noise on each
-            fed-back thought) or ``dropout`` (MC dropout in the thought passes).
+            fed-back thought), ``dropout`` (MC dropout in the thought passes) or ``gumbel`` (each soft
+            thought a Gumbel-softmax draw; soft-thought methods only).
         noise: σ of the Gaussian noise (the reference's ``noise_std``, default 0.1).
         dropout: rate ``p`` of the backbone's dropout layers during the thought passes.
         seed: seeds the samples (same seed and batch -> same samples).
+        temperature: τ of the Gumbel-softmax draw (``gumbel``).
     """
 
-    kind: Literal["none", "noise", "dropout"] = "none"
+    kind: Literal["none", "noise", "dropout", "gumbel"] = "none"
     noise: float = 0.1
     dropout: float = 0.1
     seed: int = 0
+    temperature: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.kind not in ("none", "noise", "dropout"):
-            raise LatentCotError(f"sampler: 'none', 'noise' or 'dropout', not {self.kind!r}")
-        if self.noise < 0 or not 0.0 <= self.dropout < 1.0:
+        if self.kind not in ("none", "noise", "dropout", "gumbel"):
+            raise LatentCotError(f"sampler: 'none', 'noise', 'dropout' or 'gumbel', not {self.kind!r}")
+        if self.noise < 0 or not 0.0 <= self.dropout < 1.0 or not self.temperature > 0:
             raise LatentCotError(
-                f"sampler: noise must be >= 0 and dropout in [0, 1) (got {self.noise}, {self.dropout})"
+                f"sampler: noise must be >= 0, dropout in [0, 1) and temperature > 0 "
+                f"(got {self.noise}, {self.dropout}, {self.temperature})"
             )
 
 
@@ -194,6 +206,11 @@ def sample_trajectories(
         A :class:`LatentSamples`.
     """
     sampler = sampler or ThoughtSampler()
+    if sampler.kind == "gumbel" and not isinstance(project, SoftTokens):
+        raise LatentCotError(
+            "sampler gumbel: this method feeds back hidden states, not a distribution over tokens to draw "
+            "from; use it with soft thoughts (Coconut method.thought_input: soft), or use noise or dropout"
+        )
     questions, _, hidden = prefix_embeds.shape
     rows = questions * n_samples
     if prune is not None and not (0 <= prune.after <= num_latents and 1 <= prune.keep <= n_samples):
@@ -218,7 +235,11 @@ def sample_trajectories(
                 alive, keep = _prune(prune, states[alive, : step + 1], alive, n_samples)
                 cache.batch_select_indices(keep)
                 mask, previous = mask[keep], previous[keep]
-            thought = project(previous) if project is not None else previous
+            if sampler.kind == "gumbel":
+                assert isinstance(project, SoftTokens)
+                thought = project.sample(previous, sampler.temperature)
+            else:
+                thought = project(previous) if project is not None else previous
             if sampler.kind == "noise" and sampler.noise > 0:
                 thought = thought + sampler.noise * torch.randn_like(thought)
             with _thought_pass(backbone, sampler):
