@@ -46,6 +46,11 @@ from latentcot.train.recipe import load_examples, load_trained
 
 ROOT = Path(__file__).resolve().parents[1]
 ALL_SIGNALS = [*SIGNALS, *(f"answer.{s}" for s in SIGNALS)]
+SAMPLERS = {  # what each sampler does, and the name of its setting
+    "noise": ("Gaussian noise on each fed-back thought", "σ"),
+    "dropout": ("MC dropout in the thought passes", "p"),
+    "gumbel": ("each soft thought a Gumbel-softmax draw of the head's distribution", "temperature"),
+}
 
 
 def run_samples(method, examples, task, n, sampler, batch, max_new_tokens, prune=None, reward=None):
@@ -150,8 +155,9 @@ def main() -> None:
     p.add_argument("--cot-checkpoint", help="a trained CoT model of the same task (self-consistency reference)")
     p.add_argument("--eval-size", type=int, default=300)
     p.add_argument("--ns", default="1,2,4,8,16,32")
-    p.add_argument("--sampler", choices=["noise", "dropout"], default="noise")
-    p.add_argument("--grid", default="0.5,1,2,4,8", help="σ (or dropout rates) tried on the fitting questions")
+    p.add_argument("--sampler", choices=["noise", "dropout", "gumbel"], default="noise",
+                   help="gumbel: Gumbel-softmax draws of soft thoughts (a thought_input: soft model)")
+    p.add_argument("--grid", default="0.5,1,2,4,8", help="σ (or dropout rates, or gumbel temperatures) tried on the fitting questions")
     p.add_argument("--fit-questions", type=int, default=600, help="generated questions for σ, reward model, signal sign")
     p.add_argument("--fit-samples", type=int, default=16)
     p.add_argument("--rm-steps", type=int, default=400)
@@ -182,6 +188,8 @@ def main() -> None:
     kind = a.sampler
 
     def sampler_at(value: float, seed: int) -> ThoughtSampler:
+        if kind == "gumbel":
+            return ThoughtSampler(kind, temperature=value, seed=seed)
         return ThoughtSampler(kind, noise=value, seed=seed) if kind == "noise" else ThoughtSampler(kind, dropout=value, seed=seed)
 
     greedy = evaluate(method, held_out, task, 256, 8)
@@ -302,8 +310,7 @@ def write_doc(r: dict[str, Any], doc: Path) -> None:
         "",
         f"{r['task']} task, {r['eval_size']} held-out questions ({r['held_out']}); greedy accuracy "
         f"**{pct(r['greedy_accuracy'])}**. Sampler: {r['sampler']} ("
-        f"{'Gaussian noise on each fed-back thought' if r['sampler'] == 'noise' else 'MC dropout in the thought passes'}), "
-        f"{'σ' if r['sampler'] == 'noise' else 'p'} = {r['chosen']} (chosen by vote@8 on {r['fit_questions']} other "
+        f"{SAMPLERS[r['sampler']][0]}), {SAMPLERS[r['sampler']][1]} = {r['chosen']} (chosen by vote@8 on {r['fit_questions']} other "
         f"generated questions; mean thought norm {r['thought_norm']:.1f}). Reward model trained on the reasoner's own "
         f"samples of those questions ({r['reward_model']['informative_questions']} of {r['reward_model']['questions']} "
         f"had right and wrong samples). Selection signal `{r['signals']['chosen']}` (its direction fixed on the "
