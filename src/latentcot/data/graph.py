@@ -335,8 +335,31 @@ def example_from_question(question: str) -> ReasoningExample:
     return ReasoningExample(question.strip(), [], str(target), meta)
 
 
+def spread_ids(example: ReasoningExample, rng: random.Random, id_range: int) -> ReasoningExample:
+    """The graph question with its node ids spread over ``0 .. id_range - 1``: nodes 0 and 1 (the two
+    persons) keep their ids, the others take a random increasing subset of ``2 .. id_range - 1`` in
+    their order (so ids stay topological, as in the real file); unused ids are nodes without edges.
+    Small graphs then use every id a large one does, so a model trained on them has seen (and
+    trained the embedding of) every node id of the real file."""
+    graph = graph_of(example)
+    n = len(graph.symbols)
+    if id_range < n:
+        raise LatentCotError(f"prosqa_graph: id_range {id_range} is below the graph's {n} nodes")
+    new = [0, 1, *sorted(rng.sample(range(2, id_range), n - 2))]
+    symbols = [f"_{i}" for i in range(id_range)]
+    for old, name in enumerate(graph.symbols):
+        symbols[new[old]] = name
+    spread = Graph(tuple(symbols), tuple((new[a], new[b]) for a, b in graph.edges), new[graph.root],
+                   new[graph.target], new[graph.neg_target])
+    match = _GRAPH_QUESTION.fullmatch(example.question)
+    assert match is not None  # generated records are in graph form
+    question = render_question(spread, range(len(graph.edges)), int(match[1]) == graph.target)
+    path = [new[v] for v in [graph.root, *(int(s) for s in example.steps)]]
+    return _graph_example(spread, question, path)
+
+
 def generate(n: int, seed: int, max_hops: int = 4, min_nodes: int = 15, max_nodes: int = 26,
-             distractor: str = "real") -> list[ReasoningExample]:
+             distractor: str = "real", id_range: int = 0) -> list[ReasoningExample]:
     """``n`` generated ProsQA graphs of at most ``max_hops`` hops, in graph form.
 
     Args:
@@ -348,6 +371,9 @@ def generate(n: int, seed: int, max_hops: int = 4, min_nodes: int = 15, max_node
         distractor: ``real`` (the distractor 1-4 steps below the other person, as in the real
             file) or ``matched`` (as many steps below it as the target below the root; see
             ``generators.prosqa.sample``).
+        id_range: 0 numbers a graph's nodes ``0 .. nodes - 1`` (as the real file does); a number
+            spreads them over ``0 .. id_range - 1`` (:func:`spread_ids`; 28 covers every id of the
+            real validation file), so small training graphs teach every node id large ones use.
     """
     from latentcot.data.generators import prosqa
 
@@ -355,12 +381,14 @@ def generate(n: int, seed: int, max_hops: int = 4, min_nodes: int = 15, max_node
         raise LatentCotError(f"prosqa_graph: need 4 <= min_nodes <= max_nodes <= 60, got {min_nodes}, {max_nodes}")
     if distractor not in prosqa.DISTRACTORS:
         raise LatentCotError(f"prosqa_graph: distractor must be one of {', '.join(prosqa.DISTRACTORS)}, got {distractor!r}")
+    if id_range and not max_nodes + 2 <= id_range <= 62:
+        raise LatentCotError(f"prosqa_graph: id_range must be 0 or in [max_nodes + 2, 62] = [{max_nodes + 2}, 62], got {id_range}")
     rng = random.Random(seed)
     out: list[ReasoningExample] = []
     while len(out) < n:
         ex = to_graph_example(prosqa.sample(rng, (min_nodes, max_nodes), distractor))
         if not max_hops or ex.meta["hops"] <= max_hops:
-            out.append(ex)
+            out.append(spread_ids(ex, rng, id_range) if id_range else ex)
     return out
 
 
