@@ -136,6 +136,26 @@ def test_generated_graphs_are_consistent_and_filtered():
     assert 2.3 < degree < 3.3
 
 
+def test_id_range_spreads_node_ids_and_keeps_the_graph():
+    """``id_range``: the same graph with its ids spread over 0..id_range-1 (persons keep 0 and 1,
+    order kept): renumbering the used ids in order gives back the compact record exactly; over many
+    small graphs every id of the range is used; a range below the graph size is refused."""
+    for seed in range(20):
+        compact = G.generate(1, seed=seed, min_nodes=8, max_nodes=12, distractor="matched")[0]
+        spread = G.generate(1, seed=seed, min_nodes=8, max_nodes=12, distractor="matched", id_range=28)[0]
+        assert G.check(spread) and len(spread.meta["idx_to_symbol"]) == 28
+        used = sorted({0, 1} | {v for e in spread.meta["edges"] for v in e})
+        back = {v: i for i, v in enumerate(used)}
+        assert [[back[a], back[b]] for a, b in spread.meta["edges"]] == compact.meta["edges"]
+        assert [str(back[int(v)]) for v in spread.steps] == compact.steps
+        assert back[int(spread.answer)] == int(compact.answer) and spread.meta["hops"] == compact.meta["hops"]
+        assert spread.question != compact.question
+    many = G.generate(200, seed=3, min_nodes=8, max_nodes=12, id_range=28)
+    assert {v for ex in many for e in ex.meta["edges"] for v in e} == set(range(28))
+    with pytest.raises(LatentCotError, match="id_range"):
+        G.generate(1, seed=0, min_nodes=8, max_nodes=12, id_range=10)
+
+
 def _local_rule_score(examples: list[ReasoningExample]) -> float:
     """Accuracy of the 2-step rule, a question it makes no guess on scored as a coin flip."""
     graphs = [G.graph_of(ex) for ex in examples]
