@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Graph search on the real ProsQA validation file in a 60-minute CPU budget per method: each method
+# (soft-thought Coconut taught the walk frontier; CoT) trains 35 minutes on small generated graphs
+# (8-12 nodes, distractor matched) whose node ids are spread over the real file's 0-27 (id_range: 28),
+# then 25 minutes on ProsQA-size generated graphs (15-26 nodes, ids numbered as the real file does)
+# from that checkpoint; both evaluated on the real validation file in graph form (<= 4 hops) every
+# 250 steps of phase 2, then collected (accuracy, generated accuracy by graph size, superposition).
+#   SEED=0 RUNS=runs/two_phase bash bench/graph_two_phase.sh     # two runs side by side, 1 thread each
+#   TINY=1 RUNS=/tmp/tp bash bench/graph_two_phase.sh            # a rehearsal in seconds
+set -eu
+SEED=${SEED:-0}; RUNS=${RUNS:-runs/two_phase_s$SEED}
+P1=${P1:-2100}; P2=${P2:-1500}  # seconds of training in each phase (60 minutes together)
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} PYTHONUNBUFFERED=1
+PY=${PYTHON:-python3}
+EXTRA=(); SMALL=(--generated 500 --sizes 8-12,13-16,17-20,21-26)
+if [ "${TINY:-0}" = 1 ]; then
+  EXTRA=(data.train_size=64 train.batch_size=16 data.eval_size=16); P1=8; P2=8; SMALL=(--generated 16 --diag 8 --sizes 8-12)
+fi
+mkdir -p "$RUNS"
+phases() {  # method recipe
+  $PY -m latentcot.cli train "$2" seed="$SEED" out_dir="$RUNS/phase1/$1" \
+    "data.generator={min_nodes: 8, max_nodes: 12, distractor: matched, id_range: 28}" \
+    data.eval_file=prosqa/prosqa_valid.json data.eval_size=0 train.max_steps=100000 train.max_seconds="$P1" \
+    "${EXTRA[@]}" > "$RUNS/phase1_$1.log" 2>&1
+  $PY -m latentcot.cli train "$2" seed="$SEED" out_dir="$RUNS/$1" model.init_from="$RUNS/phase1/$1" \
+    "data.generator={distractor: matched}" data.eval_file=prosqa/prosqa_valid.json data.eval_size=0 \
+    train.max_steps=100000 train.max_seconds="$P2" train.eval_every=250 train.save_every=250 \
+    "${EXTRA[@]}" > "$RUNS/phase2_$1.log" 2>&1
+}
+phases coconut configs/lm/tiny/graph_matched_coconut_soft.yaml &
+phases cot configs/lm/tiny/graph_matched_cot.yaml &
+wait
+$PY bench/graph_study.py collect --runs "$RUNS" --out "$RUNS/graph_two_phase.json" --doc "$RUNS/graph_two_phase.md" \
+  --speed-repeats 0 --label "CPU, two phases in 60 minutes per method, seed $SEED" "${SMALL[@]}"
