@@ -145,7 +145,7 @@ def table(result: dict[str, Any], command: str) -> str:
     lines = [
         f"## Graph search: ProsQA in graph form ({result['label']})",
         "",
-        f"Command: `{command}`, after training the three recipes named by the runs' `config.yaml` "
+        f"Command: `{command}`, after training the recipes named by the runs' `config.yaml` "
         f"({', '.join(r['run'] for r in result['runs'])}).",
         f"Machine: {result['machine']}.",
         f"Held-out = the recipe's own evaluation set ({result['runs'][0]['held_out']}); generated = "

@@ -31,4 +31,4 @@ phases coconut configs/lm/tiny/graph_matched_coconut_soft.yaml &
 phases cot configs/lm/tiny/graph_matched_cot.yaml &
 wait
 $PY bench/graph_study.py collect --runs "$RUNS" --out "$RUNS/graph_two_phase.json" --doc "$RUNS/graph_two_phase.md" \
-  --speed-repeats 0 --label "CPU, two phases in 60 minutes per method, seed $SEED" "${SMALL[@]}"
+  --speed-repeats 0 --label "CPU, seed $SEED: $((P1 / 60)) minutes on small graphs with spread ids, then the steps and minutes below on ProsQA-size graphs, per method" "${SMALL[@]}"
