@@ -208,8 +208,9 @@ def sample_trajectories(
     sampler = sampler or ThoughtSampler()
     if sampler.kind == "gumbel" and not isinstance(project, SoftTokens):
         raise LatentCotError(
-            "sampler gumbel: this method feeds back hidden states, not a distribution over tokens to draw "
-            "from; use it with soft thoughts (Coconut method.thought_input: soft), or use noise or dropout"
+            "sampler gumbel: this method's thoughts are not the head's distribution over tokens (soft thoughts: "
+            "Coconut method.thought_input: soft with method.latent_scale: none), so there is nothing to draw "
+            "from; use noise or dropout"
         )
     questions, _, hidden = prefix_embeds.shape
     rows = questions * n_samples
