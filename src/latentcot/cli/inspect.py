@@ -70,16 +70,11 @@ def _inspect(args: argparse.Namespace) -> int:
         if graph_task:
             _one_graph(method, args, options)
         return 0
-    from latentcot.data.formats import read_examples
     from latentcot.latent.diagnostics import dataset_diagnostics
     from latentcot.methods.simcot import with_step_decoder
+    from latentcot.train.recipe import read_run_examples
 
-    examples = read_examples(args.data)
-    if graph_task:
-        from latentcot.data.graph import to_graph_examples
-
-        examples = to_graph_examples(examples, cfg.data.max_hops, args.data)
-    examples = examples[: args.n]
+    examples = read_run_examples(args.data, cfg.data)[: args.n]
     probe = method.reason([examples[0].question], max_new_tokens=1, **options)
     if probe.latents is None or not probe.latents.shape[1]:
         raise LatentCotError(f"inspect: method '{method.name}' produced no latents to diagnose")

@@ -28,16 +28,11 @@ def _train(args: argparse.Namespace) -> int:
 
 def _eval(args: argparse.Namespace) -> int:
     from latentcot.cli.tts import evaluate_sampled, wants_sampling
-    from latentcot.data.formats import read_examples
     from latentcot.eval.evaluate import evaluate, format_table, write_result
-    from latentcot.train.recipe import load_trained
+    from latentcot.train.recipe import load_trained, read_run_examples
 
     method, cfg = load_trained(args.checkpoint)
-    examples = read_examples(args.data)
-    if cfg.data.task == "prosqa_graph":  # the run reads graphs as symbol sequences: render the file's graphs the same way
-        from latentcot.data.graph import to_graph_examples
-
-        examples = to_graph_examples(examples, cfg.data.max_hops, args.data)
+    examples = read_run_examples(args.data, cfg.data)  # a graph run reads the file in graph form
     if args.n:
         examples = examples[: args.n]
     options = {"n_latents": args.n_latents} if args.n_latents is not None else {}

@@ -58,18 +58,17 @@ def evaluate_sampled(args: argparse.Namespace, method: Any, examples: list[Any],
 
 
 def _reward(args: argparse.Namespace) -> int:
-    from latentcot.data.formats import read_examples
     from latentcot.data.generators import generate
     from latentcot.eval.reward import informative_groups, reward_model_from, train_reward_model
     from latentcot.eval.tts import collect_groups, latent_parts
     from latentcot.train.checkpoint import prepare_run_dir
-    from latentcot.train.recipe import load_examples, load_trained
+    from latentcot.train.recipe import load_examples, load_trained, read_run_examples
 
     prepare_run_dir(args.out, overwrite=args.overwrite)  # before minutes of sampling, not after
     method, cfg = load_trained(args.checkpoint)
     task = args.task or cfg.data.task
     if args.data:
-        examples = read_examples(args.data)[: args.questions or None]
+        examples = read_run_examples(args.data, cfg.data)[: args.questions or None]  # graph runs: graph form
     else:  # fresh questions of the run's task, none of them in its held-out set
         _, held_out, _ = load_examples(cfg.data, cfg.seed)
         seen = {ex.question for ex in held_out}

@@ -78,6 +78,13 @@ def resolve_data_path(path: str, cfg: DataConfig, key: str) -> Path:
     return root / candidate
 
 
+def read_run_examples(path: str | Path, cfg: DataConfig) -> list[ReasoningExample]:
+    """A data file's records as a run with data config ``cfg`` reads them: for ``prosqa_graph`` in
+    graph form (words or graph on disk) and filtered to ``max_hops``; otherwise as stored."""
+    examples = read_examples(path)
+    return to_graph_examples(examples, cfg.max_hops, str(path)) if cfg.task == "prosqa_graph" else examples
+
+
 def load_examples(cfg: DataConfig, seed: int) -> tuple[list[ReasoningExample], list[ReasoningExample], str]:
     """Training and held-out records, and where the held-out ones came from.
 
@@ -89,8 +96,7 @@ def load_examples(cfg: DataConfig, seed: int) -> tuple[list[ReasoningExample], l
 
     def read(key: str) -> tuple[list[ReasoningExample], Path]:
         path = resolve_data_path(getattr(cfg, key), cfg, key)
-        examples = read_examples(path)
-        return (to_graph_examples(examples, cfg.max_hops, str(path)) if graph_task else examples), path
+        return read_run_examples(path, cfg), path
 
     if cfg.train_file:
         train, _ = read("train_file")
