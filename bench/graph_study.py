@@ -34,12 +34,12 @@ from latentcot.train.checkpoint import latest_checkpoint, read_info
 from latentcot.train.recipe import load_examples, load_trained
 
 METHODS = ("nocot", "cot", "coconut", "coconut_soft")  # run folders collected, in this order
+DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def _name(run: dict[str, Any]) -> str:
     """The row's label: the run folder's name (``coconut_soft`` is a Coconut run too)."""
     return str(run.get("name", run["method"]))
-DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def _metrics(run: Path) -> list[dict[str, Any]]:
@@ -75,12 +75,14 @@ def collect_run(run: Path, generated: int, diag: int, sizes: Sequence[tuple[int,
     if (run / "eval.json").is_file():
         real = json.loads((run / "eval.json").read_text())
     else:  # stopped before its final evaluation (e.g. at a time budget): evaluate its latest checkpoint here
-        held = evaluate(method, real_examples, "prosqa_graph", cfg.eval.batch_size, cfg.eval.max_new_tokens)
+        held = _evaluate(method, cfg, real_examples)
         real = {"accuracy": held.accuracy, "n": held.n, "forward_passes_per_question": held.forward_passes_per_question}
     seen = {ex.question for ex in train}
-    gen = evaluate(method, _fresh(cfg, seen, generated), "prosqa_graph", cfg.eval.batch_size, cfg.eval.max_new_tokens)
-    by_size = [{"nodes": [lo, hi], **_accuracy(method, cfg, _fresh(cfg, seen, generated, min_nodes=lo, max_nodes=hi))}
-               for lo, hi in sizes]
+    gen = _evaluate(method, cfg, _fresh(cfg, seen, generated))
+    by_size = []
+    for lo, hi in sizes:
+        sized = _evaluate(method, cfg, _fresh(cfg, seen, generated, min_nodes=lo, max_nodes=hi))
+        by_size.append({"nodes": [lo, hi], "accuracy": sized.accuracy, "n": sized.n})
     out: dict[str, Any] = {
         "run": str(run), "name": run.name, "method": method.name, "preset": cfg.model.name_or_path,
         "steps": info["step"], "train_seconds": info.get("seconds"),
@@ -104,9 +106,9 @@ def collect_run(run: Path, generated: int, diag: int, sizes: Sequence[tuple[int,
     return out
 
 
-def _accuracy(method: Any, cfg: Any, examples: list[Any]) -> dict[str, Any]:
-    result = evaluate(method, examples, "prosqa_graph", cfg.eval.batch_size, cfg.eval.max_new_tokens)
-    return {"accuracy": result.accuracy, "n": result.n}
+def _evaluate(method: Any, cfg: Any, examples: list[Any]) -> Any:
+    """Greedy accuracy of ``method`` on graph questions, with the run's evaluation settings."""
+    return evaluate(method, examples, "prosqa_graph", cfg.eval.batch_size, cfg.eval.max_new_tokens)
 
 
 def speed(run: Path, repeats: int) -> dict[str, Any]:
