@@ -104,8 +104,26 @@ def _crash_after(cfg, steps):
 def test_missing_eval_file_is_named(tmp_path, monkeypatch):
     monkeypatch.setenv("LATENTCOT_DATA_DIR", str(tmp_path))
     cfg = load_config(RunConfig, None, [*TINY, f"out_dir={tmp_path}/r", "data.eval_file=nope/valid.json"])
-    with pytest.raises(LatentCotError, match="data.eval_file 'nope/valid.json': not found in the data directory"):
+    with pytest.raises(LatentCotError, match="data.eval_file 'nope/valid.json': not found here nor in the data directory"):
         run(cfg)
+
+
+def test_a_data_option_resolves_under_the_data_directory(tmp_path, monkeypatch):
+    """`eval --data sub/file.jsonl` finds the file in the data directory, as data.eval_file does,
+    and an absent one is named with the option that gave it."""
+    from latentcot.train.recipe import read_run_examples
+    from latentcot.train.run_config import DataConfig
+
+    (tmp_path / "sub").mkdir()
+    records = generate("chain", 5, seed=3)
+    write_examples(records, tmp_path / "sub" / "few.jsonl")
+    monkeypatch.setenv("LATENTCOT_DATA_DIR", str(tmp_path))
+    monkeypatch.chdir(tmp_path / "sub")  # a relative path that exists here is read as is
+    assert [ex.question for ex in read_run_examples("few.jsonl", DataConfig())] == [ex.question for ex in records]
+    monkeypatch.chdir(tmp_path.parent)
+    assert [ex.answer for ex in read_run_examples("sub/few.jsonl", DataConfig())] == [ex.answer for ex in records]
+    with pytest.raises(LatentCotError, match="--data 'sub/none.jsonl': not found here nor in the data directory"):
+        read_run_examples("sub/none.jsonl", DataConfig())
 
 
 def test_cli_takes_overrides_after_a_flag(tmp_path, capsys):

@@ -66,21 +66,28 @@ def check_paths(cfg: RunConfig) -> None:
 
 
 def resolve_data_path(path: str, cfg: DataConfig, key: str) -> Path:
-    """An absolute path as is; a relative one under the data directory when it exists there."""
+    """An absolute path as is; a relative one as is when it exists, else under the data directory.
+
+    ``key`` names the setting in errors: a config key (``eval_file`` → ``data.eval_file``) or an
+    option as typed (``--data``)."""
+    where = key if key.startswith("-") else f"data.{key}"
     candidate = Path(path)
     if candidate.is_absolute() or candidate.is_file():
         return candidate
     root = data_dir(cfg.data_dir or None)
     if root is None:
-        raise LatentCotError(f"data.{key} '{path}': not found, and no data directory (set $LATENTCOT_DATA_DIR or data.data_dir)")
+        raise LatentCotError(f"{where} '{path}': not found, and no data directory (set $LATENTCOT_DATA_DIR or data.data_dir)")
     if not (root / candidate).is_file():
-        raise LatentCotError(f"data.{key} '{path}': not found in the data directory {root} (try `latentcot data download`)")
+        raise LatentCotError(f"{where} '{path}': not found here nor in the data directory {root} (try `latentcot data download`)")
     return root / candidate
 
 
-def read_run_examples(path: str | Path, cfg: DataConfig) -> list[ReasoningExample]:
-    """A data file's records as a run with data config ``cfg`` reads them: for ``prosqa_graph`` in
-    graph form (words or graph on disk) and filtered to ``max_hops``; otherwise as stored."""
+def read_run_examples(path: str | Path, cfg: DataConfig, key: str = "--data") -> list[ReasoningExample]:
+    """A data file's records as a run with data config ``cfg`` reads them: a relative path not found
+    here is looked up in the data directory (as the recipe's file keys are; ``key`` names the setting
+    in errors); for ``prosqa_graph`` in graph form (words or graph on disk) and filtered to
+    ``max_hops``; otherwise as stored."""
+    path = resolve_data_path(str(path), cfg, key)
     examples = read_examples(path)
     return to_graph_examples(examples, cfg.max_hops, str(path)) if cfg.task == "prosqa_graph" else examples
 
@@ -96,7 +103,7 @@ def load_examples(cfg: DataConfig, seed: int) -> tuple[list[ReasoningExample], l
 
     def read(key: str) -> tuple[list[ReasoningExample], Path]:
         path = resolve_data_path(getattr(cfg, key), cfg, key)
-        return read_run_examples(path, cfg), path
+        return read_run_examples(path, cfg, key), path
 
     if cfg.train_file:
         train, _ = read("train_file")
