@@ -23,7 +23,7 @@ import platform
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -114,7 +114,8 @@ def _evaluate(method: Any, cfg: Any, examples: list[Any]) -> Any:
 def speed(run: Path, repeats: int) -> dict[str, Any]:
     """Positions per second of a Coconut answer-stage step vs a plain step of the same backbone."""
     method, cfg = load_trained(run)
-    method.to(DEVICE).train()  # type: ignore[attr-defined]
+    module = cast(torch.nn.Module, method)  # the Protocol lists no __call__ nor zero_grad
+    module.to(DEVICE).train()
     train, _, _ = load_examples(cfg.data, cfg.seed)
     batch = method.collate(train[: cfg.train.batch_size], stage=method.num_stages() - 1)
     batch = {k: v.to(DEVICE) for k, v in batch.items()}
@@ -126,12 +127,12 @@ def speed(run: Path, repeats: int) -> dict[str, Any]:
             if DEVICE.type == "cuda":
                 torch.cuda.synchronize()
             began = time.perf_counter()
-            loss = method(batch).loss if kind == "latent" else method.backbone(**plain).loss
+            loss = module(batch).loss if kind == "latent" else method.backbone(**plain).loss
             loss.backward()
             if DEVICE.type == "cuda":
                 torch.cuda.synchronize()
             times[kind].append(time.perf_counter() - began)
-            method.zero_grad(set_to_none=True)
+            module.zero_grad(set_to_none=True)
     best = {k: min(v) for k, v in times.items()}
     return {"positions": positions, "latent_s": best["latent"], "plain_s": best["plain"],
             "latent_positions_per_s": positions / best["latent"], "plain_positions_per_s": positions / best["plain"],
