@@ -102,7 +102,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("checkpoint", help="checkpoint folder or run folder (its latest checkpoint)")
     p.add_argument("question", nargs="?", help="one question to look inside")
-    p.add_argument("--data", help="records (.json, .jsonl or iCoT .txt) for collapse diagnostics")
+    p.add_argument("--data", help="records (.json, .jsonl or iCoT .txt) for collapse diagnostics; a relative path not found here is read from the data directory")
     p.add_argument("--n", type=int, default=200, help="first N records of --data")
     p.add_argument("--n-latents", type=int, help="continuous thoughts at inference (default: the method's)")
     p.add_argument("--batch-size", type=int, default=64)

@@ -109,7 +109,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("eval", help="evaluate a checkpoint on a data file (accuracy and efficiency)")
     p.add_argument("checkpoint", help="checkpoint folder or run folder (its latest checkpoint)")
-    p.add_argument("--data", required=True, help="records to evaluate (.json, .jsonl or iCoT .txt)")
+    p.add_argument("--data", required=True, help="records to evaluate (.json, .jsonl or iCoT .txt); a relative path not found here is read from the data directory ($LATENTCOT_DATA_DIR or ../shared/data)")
     p.add_argument("--task", help="answer rule (prosqa, prontoqa, multiplication, gsm8k); default: the run's task")
     p.add_argument("--n", type=int, default=0, help="evaluate only the first N records")
     p.add_argument("--batch-size", type=int, default=64)

@@ -101,7 +101,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="run folder of the reward model")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a reward model already in --out (without it, such a folder is refused)")
-    p.add_argument("--data", help="training questions (records); default: generated for the run's task")
+    p.add_argument("--data", help="training questions (records; a relative path not found here is read from the data directory); default: generated for the run's task")
     p.add_argument("--questions", type=int, default=1000, help="training questions (generated, or the first of --data)")
     p.add_argument("--data-seed", type=int, help="seed of the generated questions (default: run seed + 2)")
     p.add_argument("--task", help="answer rule; default: the run's task")
