@@ -87,7 +87,11 @@ def read_run_examples(path: str | Path, cfg: DataConfig, key: str = "--data") ->
     here is looked up in the data directory (as the recipe's file keys are; ``key`` names the setting
     in errors); for ``prosqa_graph`` in graph form (words or graph on disk) and filtered to
     ``max_hops``; otherwise as stored."""
-    path = resolve_data_path(str(path), cfg, key)
+    return _read_records(resolve_data_path(str(path), cfg, key), cfg)
+
+
+def _read_records(path: Path, cfg: DataConfig) -> list[ReasoningExample]:
+    """The records of a resolved data file, in graph form and hop-filtered for ``prosqa_graph``."""
     examples = read_examples(path)
     return to_graph_examples(examples, cfg.max_hops, str(path)) if cfg.task == "prosqa_graph" else examples
 
@@ -103,7 +107,7 @@ def load_examples(cfg: DataConfig, seed: int) -> tuple[list[ReasoningExample], l
 
     def read(key: str) -> tuple[list[ReasoningExample], Path]:
         path = resolve_data_path(getattr(cfg, key), cfg, key)
-        return read_run_examples(path, cfg, key), path
+        return _read_records(path, cfg), path
 
     if cfg.train_file:
         train, _ = read("train_file")
