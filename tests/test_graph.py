@@ -183,8 +183,20 @@ def test_matched_distractor_removes_the_local_shortcut():
     graphs = [G.graph_of(ex) for ex in matched]
     same = [G.other_person_distances(g)[g.neg_target] == ex.meta["hops"] for g, ex in zip(graphs, matched)]
     assert sum(same) / len(same) > 0.95
-    with pytest.raises(LatentCotError, match="distractor must be one of real, matched, got 'far'"):
+    with pytest.raises(LatentCotError, match="distractor must be one of real, matched, mixed, got 'far'"):
         G.generate(1, seed=0, distractor="far")
+
+
+def test_mixed_distractor_draws_both_kinds_in_proportion():
+    mixed = G.generate(400, seed=0, min_nodes=8, max_nodes=12, distractor="mixed", matched_fraction=0.25)
+    assert all(G.check(ex) for ex in mixed)
+    assert mixed == G.generate(400, seed=0, min_nodes=8, max_nodes=12, distractor="mixed", matched_fraction=0.25)
+    # the local rule answers the real-shaped records (> 0.9) and guesses on the matched ones (~0.5)
+    assert 0.75 < _local_rule_score(mixed) < 0.9
+    assert _local_rule_score(G.generate(300, seed=0, min_nodes=8, max_nodes=12, distractor="mixed",
+                                        matched_fraction=1.0)) < 0.55
+    with pytest.raises(LatentCotError, match="matched_fraction must be in"):
+        G.generate(1, seed=0, distractor="mixed", matched_fraction=1.5)
 
 
 def test_rerender_shuffles_but_keeps_the_question():

@@ -359,7 +359,7 @@ def spread_ids(example: ReasoningExample, rng: random.Random, id_range: int) -> 
 
 
 def generate(n: int, seed: int, max_hops: int = 4, min_nodes: int = 15, max_nodes: int = 26,
-             distractor: str = "real", id_range: int = 0) -> list[ReasoningExample]:
+             distractor: str = "real", id_range: int = 0, matched_fraction: float = 0.5) -> list[ReasoningExample]:
     """``n`` generated ProsQA graphs of at most ``max_hops`` hops, in graph form.
 
     Args:
@@ -370,7 +370,10 @@ def generate(n: int, seed: int, max_hops: int = 4, min_nodes: int = 15, max_node
             defaults match the real file; smaller graphs give shorter, easier questions).
         distractor: ``real`` (the distractor 1-4 steps below the other person, as in the real
             file) or ``matched`` (as many steps below it as the target below the root; see
-            ``generators.prosqa.sample``).
+            ``generators.prosqa.sample``), or ``mixed``: each record ``matched`` with probability
+            ``matched_fraction``, ``real`` otherwise (the search taught on the matched ones, the real
+            file's shape kept on the rest).
+        matched_fraction: the share of ``matched`` records when ``distractor`` is ``mixed``.
         id_range: 0 numbers a graph's nodes ``0 .. nodes - 1`` (as the real file does); a number
             spreads them over ``0 .. id_range - 1`` (:func:`spread_ids`; 28 covers every id of the
             real validation file), so small training graphs teach every node id large ones use.
@@ -379,14 +382,17 @@ def generate(n: int, seed: int, max_hops: int = 4, min_nodes: int = 15, max_node
 
     if not 4 <= min_nodes <= max_nodes or max_nodes > 60:
         raise LatentCotError(f"prosqa_graph: need 4 <= min_nodes <= max_nodes <= 60, got {min_nodes}, {max_nodes}")
-    if distractor not in prosqa.DISTRACTORS:
-        raise LatentCotError(f"prosqa_graph: distractor must be one of {', '.join(prosqa.DISTRACTORS)}, got {distractor!r}")
+    if distractor not in (*prosqa.DISTRACTORS, "mixed"):
+        raise LatentCotError(f"prosqa_graph: distractor must be one of {', '.join(prosqa.DISTRACTORS)}, mixed, got {distractor!r}")
+    if distractor == "mixed" and not 0.0 <= matched_fraction <= 1.0:
+        raise LatentCotError(f"prosqa_graph: matched_fraction must be in [0, 1], got {matched_fraction}")
     if id_range and not max_nodes + 2 <= id_range <= 62:
         raise LatentCotError(f"prosqa_graph: id_range must be 0 or in [max_nodes + 2, 62] = [{max_nodes + 2}, 62], got {id_range}")
     rng = random.Random(seed)
     out: list[ReasoningExample] = []
     while len(out) < n:
-        ex = to_graph_example(prosqa.sample(rng, (min_nodes, max_nodes), distractor))
+        kind = distractor if distractor != "mixed" else ("matched" if rng.random() < matched_fraction else "real")
+        ex = to_graph_example(prosqa.sample(rng, (min_nodes, max_nodes), kind))
         if not max_hops or ex.meta["hops"] <= max_hops:
             out.append(spread_ids(ex, rng, id_range) if id_range else ex)
     return out
