@@ -62,7 +62,8 @@ def parse_sizes(text: str) -> list[tuple[int, int]]:
     return bins
 
 
-def collect_run(run: Path, generated: int, diag: int, sizes: Sequence[tuple[int, int]] = ()) -> dict[str, Any]:
+def collect_run(run: Path, generated: int, diag: int, sizes: Sequence[tuple[int, int]] = (),
+                distractor: str = "") -> dict[str, Any]:
     method, cfg = load_trained(run)
     method.to(DEVICE)  # type: ignore[attr-defined]
     final = latest_checkpoint(run)
@@ -78,10 +79,11 @@ def collect_run(run: Path, generated: int, diag: int, sizes: Sequence[tuple[int,
         held = _evaluate(method, cfg, real_examples)
         real = {"accuracy": held.accuracy, "n": held.n, "forward_passes_per_question": held.forward_passes_per_question}
     seen = {ex.question for ex in train}
-    gen = _evaluate(method, cfg, _fresh(cfg, seen, generated))
+    kind = {"distractor": distractor} if distractor else {}  # the generated questions' distractor, if not the run's
+    gen = _evaluate(method, cfg, _fresh(cfg, seen, generated, **kind))
     by_size = []
     for lo, hi in sizes:
-        sized = _evaluate(method, cfg, _fresh(cfg, seen, generated, min_nodes=lo, max_nodes=hi))
+        sized = _evaluate(method, cfg, _fresh(cfg, seen, generated, min_nodes=lo, max_nodes=hi, **kind))
         by_size.append({"nodes": [lo, hi], "accuracy": sized.accuracy, "n": sized.n})
     out: dict[str, Any] = {
         "run": str(run), "name": run.name, "method": method.name, "preset": cfg.model.name_or_path,
@@ -91,7 +93,7 @@ def collect_run(run: Path, generated: int, diag: int, sizes: Sequence[tuple[int,
         "real_accuracy": real["accuracy"], "real_n": real["n"],
         "held_out": (f"{cfg.data.eval_file} in graph form, <= {cfg.data.max_hops} hops" if cfg.data.eval_file
                      else f"generated, {cfg.data.generator or 'ProsQA-size graphs'}, none in training"),
-        "generated_accuracy": gen.accuracy, "generated_n": gen.n,
+        "generated_accuracy": gen.accuracy, "generated_n": gen.n, "generated_distractor": distractor or None,
         "forward_passes_per_question": real["forward_passes_per_question"],
         "curve": curve,
     }
@@ -152,8 +154,9 @@ def table(result: dict[str, Any], command: str) -> str:
         f"({', '.join(r['run'] for r in result['runs'])}).",
         f"Machine: {result['machine']}.",
         f"Held-out = the recipe's own evaluation set ({result['runs'][0]['held_out']}); generated = "
-        "fresh generated questions of the recipe's kind (another seed, none in training). Picking one of the "
-        "two candidates at random scores 50%.",
+        "fresh generated questions of the recipe's kind (another seed, none in training"
+        + (f"; distractor: {result['runs'][0]['generated_distractor']}" if result["runs"][0].get("generated_distractor") else "")
+        + "). Picking one of the two candidates at random scores 50%.",
         "",
         *[f"Coconut's layout: {r['layout']}." for r in result["runs"] if "layout" in r],
         "",
@@ -225,6 +228,7 @@ def main() -> None:
     c.add_argument("--generated", type=int, default=500, help="fresh generated questions evaluated per run")
     c.add_argument("--diag", type=int, default=257, help="real questions for the superposition look")
     c.add_argument("--sizes", default="", help="graph-size bins for an accuracy-by-size table, e.g. 8-12,13-16,17-20,21-26")
+    c.add_argument("--distractor", default="", help="distractor of the generated questions (matched, real, mixed); default: the run's")
     c.add_argument("--speed-repeats", type=int, default=5, help="0 skips the speed measurement")
     args = parser.parse_args()
     runs = Path(args.runs)
@@ -232,7 +236,7 @@ def main() -> None:
     result: dict[str, Any] = {
         "label": args.label,
         "machine": f"{platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads",
-        "runs": [collect_run(run, args.generated, args.diag, parse_sizes(args.sizes)) for run in found],
+        "runs": [collect_run(run, args.generated, args.diag, parse_sizes(args.sizes), args.distractor) for run in found],
     }
     if args.speed_repeats and runs / "coconut" in found:
         result["speed"] = speed(runs / "coconut", args.speed_repeats)
@@ -240,6 +244,7 @@ def main() -> None:
     Path(args.out).write_text(json.dumps(result, indent=1))
     command = f"python bench/graph_study.py collect --runs {args.runs} --out {args.out} --doc {args.doc}"
     command += f" --sizes {args.sizes}" if args.sizes else ""
+    command += f" --distractor {args.distractor}" if args.distractor else ""
     Path(args.doc).write_text(table(result, command))
     print(table(result, command))
 

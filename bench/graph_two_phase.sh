@@ -10,9 +10,11 @@
 #   TINY=1 RUNS=/tmp/tp bash bench/graph_two_phase.sh            # a rehearsal in seconds
 #   PHASE1_FROM=runs/two_phase_s0/phase1 SEED=0 RUNS=runs/x bash bench/graph_two_phase.sh
 #                                 # phase 2 only, from phase-1 runs of the same seed (folders coconut/, cot/)
+#   P2_DISTRACTOR=mixed ... bash bench/graph_two_phase.sh   # phase-2 graphs: half matched, half real-shaped
 set -eu
 SEED=${SEED:-0}; RUNS=${RUNS:-runs/two_phase_s$SEED}
 P1=${P1:-2100}; P2=${P2:-1500}  # seconds of training in each phase (60 minutes together)
+P2_DISTRACTOR=${P2_DISTRACTOR:-matched}  # phase-2 graphs' distractor: matched, real or mixed (half of each)
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} PYTHONUNBUFFERED=1
 PY=${PYTHON:-python3}
 EXTRA=(); SMALL=(--generated 500 --sizes 8-12,13-16,17-20,21-26)
@@ -27,7 +29,7 @@ phases() {  # method recipe
     data.eval_file=prosqa/prosqa_valid.json data.eval_size=0 train.max_steps=100000 train.max_seconds="$P1" \
     "${EXTRA[@]}" > "$RUNS/phase1_$1.log" 2>&1
   $PY -m latentcot.cli train "$2" seed="$SEED" out_dir="$RUNS/$1" model.init_from="$start/$1" \
-    "data.generator={distractor: matched}" data.train_size=20000 train.schedule=wsd train.decay_fraction=0.3 \
+    "data.generator={distractor: $P2_DISTRACTOR}" data.train_size=20000 train.schedule=wsd train.decay_fraction=0.3 \
     data.eval_file=prosqa/prosqa_valid.json data.eval_size=0 \
     train.max_steps=100000 train.max_seconds="$P2" train.eval_every=250 train.save_every=250 \
     "${EXTRA[@]}" > "$RUNS/phase2_$1.log" 2>&1
