@@ -50,6 +50,7 @@ SAMPLERS = {  # what each sampler does, and the name of its setting
     "noise": ("Gaussian noise on each fed-back thought", "σ"),
     "dropout": ("MC dropout in the thought passes", "p"),
     "gumbel": ("each soft thought a Gumbel-softmax draw of the head's distribution", "temperature"),
+    "gumbel-scale": ("each soft thought softmax(logits + s·g) @ E, Gumbel noise g scaled by s at temperature 1", "s"),
 }
 
 
@@ -155,9 +156,11 @@ def main() -> None:
     p.add_argument("--cot-checkpoint", help="a trained CoT model of the same task (self-consistency reference)")
     p.add_argument("--eval-size", type=int, default=300)
     p.add_argument("--ns", default="1,2,4,8,16,32")
-    p.add_argument("--sampler", choices=["noise", "dropout", "gumbel"], default="noise",
-                   help="gumbel: Gumbel-softmax draws of soft thoughts (a thought_input: soft model)")
-    p.add_argument("--grid", default="0.5,1,2,4,8", help="σ (or dropout rates, or gumbel temperatures) tried on the fitting questions")
+    p.add_argument("--sampler", choices=list(SAMPLERS), default="noise",
+                   help="gumbel: Gumbel-softmax draws of soft thoughts (a thought_input: soft model); gumbel-scale: "
+                   "the same at temperature 1 with the noise scaled")
+    p.add_argument("--grid", default="0.5,1,2,4,8",
+                   help="σ (or dropout rates, gumbel temperatures, gumbel noise scales) tried on the fitting questions")
     p.add_argument("--fit-questions", type=int, default=600, help="generated questions for σ, reward model, signal sign")
     p.add_argument("--fit-samples", type=int, default=16)
     p.add_argument("--rm-steps", type=int, default=400)
@@ -190,6 +193,8 @@ def main() -> None:
     def sampler_at(value: float, seed: int) -> ThoughtSampler:
         if kind == "gumbel":
             return ThoughtSampler(kind, temperature=value, seed=seed)
+        if kind == "gumbel-scale":
+            return ThoughtSampler("gumbel", gumbel_scale=value, seed=seed)
         return ThoughtSampler(kind, noise=value, seed=seed) if kind == "noise" else ThoughtSampler(kind, dropout=value, seed=seed)
 
     greedy = evaluate(method, held_out, task, 256, 8)

@@ -12,7 +12,7 @@ AGGREGATES = ("vote", "reward", "reward-vote", "signal", "signal-vote")
 
 
 def add_sampling_arguments(p: argparse.ArgumentParser) -> None:
-    """--samples, --sampler, --noise, --dropout, --temperature, --seed (shared by `eval` and `reward`)."""
+    """--samples, --sampler, --noise, --dropout, --temperature, --gumbel-scale, --seed (shared by `eval` and `reward`)."""
     p.add_argument("--samples", type=int, default=1, help="latent trajectories sampled per question (N)")
     p.add_argument("--sampler", choices=["none", "noise", "dropout", "gumbel"], default="none",
                    help="how samples differ: Gaussian noise on each fed-back thought, MC dropout in the thought passes, "
@@ -20,6 +20,8 @@ def add_sampling_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--noise", type=float, default=0.1, help="sigma of the thought noise (--sampler noise)")
     p.add_argument("--dropout", type=float, default=0.1, help="dropout rate in the thought passes (--sampler dropout)")
     p.add_argument("--temperature", type=float, default=1.0, help="Gumbel-softmax temperature (--sampler gumbel)")
+    p.add_argument("--gumbel-scale", type=float, default=1.0,
+                   help="factor on the Gumbel noise, softmax((logits + s*g)/temperature) (--sampler gumbel; 0: greedy)")
     p.add_argument("--seed", type=int, default=0, help="seed of the samples")  # fmt: skip
 
 
@@ -39,7 +41,7 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
 def _sampler(args: argparse.Namespace) -> Any:
     from latentcot.latent.sampling import ThoughtSampler
 
-    return ThoughtSampler(args.sampler, args.noise, args.dropout, args.seed, args.temperature)
+    return ThoughtSampler(args.sampler, args.noise, args.dropout, args.seed, args.temperature, args.gumbel_scale)
 
 
 def wants_sampling(args: argparse.Namespace) -> bool:

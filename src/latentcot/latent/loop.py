@@ -63,15 +63,16 @@ class SoftTokens:
     def __call__(self, hidden: torch.Tensor) -> torch.Tensor:
         return self.mix(torch.softmax(self.head(hidden).float(), dim=-1), hidden.dtype)
 
-    def sample(self, hidden: torch.Tensor, temperature: float) -> torch.Tensor:
-        """A Gumbel-softmax draw: ``softmax((logits + g) / temperature) @ E``, ``g ~ Gumbel(0, 1)`` from
-        the global torch generator (Jang et al. 2017; the randomness Wu et al. 2025, arXiv:2508.03440,
-        give soft thinking). Low temperatures approach one sampled token's embedding; high ones the
-        uniform mixture."""
+    def sample(self, hidden: torch.Tensor, temperature: float, scale: float = 1.0) -> torch.Tensor:
+        """A Gumbel-softmax draw: ``softmax((logits + scale * g) / temperature) @ E``, ``g ~ Gumbel(0, 1)``
+        from the global torch generator (Jang et al. 2017; the randomness Wu et al. 2025, arXiv:2508.03440,
+        give soft thinking). With ``scale`` 1, low temperatures approach one sampled token's embedding and
+        high ones the uniform mixture; ``scale`` below 1 at temperature 1 shrinks the noise only, so the
+        draw tends to the soft thought itself (``scale`` 0 is the greedy thought)."""
         logits = self.head(hidden).float()
         uniform = torch.rand_like(logits).clamp(1e-20, 1.0 - 1e-7)
         gumbel = -torch.log(-torch.log(uniform))
-        return self.mix(torch.softmax((logits + gumbel) / temperature, dim=-1), hidden.dtype)
+        return self.mix(torch.softmax((logits + scale * gumbel) / temperature, dim=-1), hidden.dtype)
 
 
 def soft_tokens(backbone: PreTrainedModel) -> SoftTokens:

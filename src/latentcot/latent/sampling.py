@@ -62,6 +62,8 @@ class ThoughtSampler:
         dropout: rate ``p`` of the backbone's dropout layers during the thought passes.
         seed: seeds the samples (same seed and batch -> same samples).
         temperature: τ of the Gumbel-softmax draw (``gumbel``).
+        gumbel_scale: the Gumbel noise's factor ``s`` in ``softmax((logits + s·g) / τ)`` (``gumbel``; 1 is
+            the textbook draw, 0 the greedy soft thought).
     """
 
     kind: Literal["none", "noise", "dropout", "gumbel"] = "none"
@@ -69,14 +71,15 @@ class ThoughtSampler:
     dropout: float = 0.1
     seed: int = 0
     temperature: float = 1.0
+    gumbel_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.kind not in ("none", "noise", "dropout", "gumbel"):
             raise LatentCotError(f"sampler: 'none', 'noise', 'dropout' or 'gumbel', not {self.kind!r}")
-        if self.noise < 0 or not 0.0 <= self.dropout < 1.0 or not self.temperature > 0:
+        if self.noise < 0 or not 0.0 <= self.dropout < 1.0 or not self.temperature > 0 or self.gumbel_scale < 0:
             raise LatentCotError(
-                f"sampler: noise must be >= 0, dropout in [0, 1) and temperature > 0 "
-                f"(got {self.noise}, {self.dropout}, {self.temperature})"
+                f"sampler: noise must be >= 0, dropout in [0, 1), temperature > 0 and gumbel_scale >= 0 "
+                f"(got {self.noise}, {self.dropout}, {self.temperature}, {self.gumbel_scale})"
             )
 
 
@@ -238,7 +241,7 @@ def sample_trajectories(
                 mask, previous = mask[keep], previous[keep]
             if sampler.kind == "gumbel":
                 assert isinstance(project, SoftTokens)
-                thought = project.sample(previous, sampler.temperature)
+                thought = project.sample(previous, sampler.temperature, sampler.gumbel_scale)
             else:
                 thought = project(previous) if project is not None else previous
             if sampler.kind == "noise" and sampler.noise > 0:
