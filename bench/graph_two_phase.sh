@@ -11,6 +11,7 @@
 #   PHASE1_FROM=runs/two_phase_s0/phase1 SEED=0 RUNS=runs/x bash bench/graph_two_phase.sh
 #                                 # phase 2 only, from phase-1 runs of the same seed (folders coconut/, cot/)
 #   P2_DISTRACTOR=mixed ... bash bench/graph_two_phase.sh   # phase-2 graphs: half matched, half real-shaped
+#   METHODS=nocot SEED=0 RUNS=runs/x bash bench/graph_two_phase.sh  # no-CoT through the same two phases
 set -eu
 SEED=${SEED:-0}; RUNS=${RUNS:-runs/two_phase_s$SEED}
 P1=${P1:-2100}; P2=${P2:-1500}  # seconds of training in each phase (60 minutes together)
@@ -34,8 +35,13 @@ phases() {  # method recipe
     train.max_steps=100000 train.max_seconds="$P2" train.eval_every=250 train.save_every=250 \
     "${EXTRA[@]}" > "$RUNS/phase2_$1.log" 2>&1
 }
-phases coconut configs/lm/tiny/graph_matched_coconut_soft.yaml &
-phases cot configs/lm/tiny/graph_matched_cot.yaml &
+for m in ${METHODS:-coconut cot}; do  # METHODS=nocot (or "coconut cot nocot", three runs on the cores) adds no-CoT
+  case $m in
+    coconut) phases coconut configs/lm/tiny/graph_matched_coconut_soft.yaml & ;;
+    cot|nocot) phases "$m" "configs/lm/tiny/graph_matched_$m.yaml" & ;;
+    *) echo "METHODS: coconut, cot or nocot, not $m" >&2; exit 2 ;;
+  esac
+done
 wait
 $PY bench/graph_study.py collect --runs "$RUNS" --out "$RUNS/graph_two_phase.json" --doc "$RUNS/graph_two_phase.md" \
   --speed-repeats 0 --label "CPU, seed $SEED: $((P1 / 60)) minutes on small graphs with spread ids, then the steps and minutes below on ProsQA-size graphs, per method" "${SMALL[@]}"
