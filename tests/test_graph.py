@@ -395,10 +395,11 @@ def test_gumbel_sampler_draws_from_the_soft_thoughts_distribution():
         sample_answers(hidden, questions, 2, ThoughtSampler("gumbel"), max_new_tokens=3)
     with pytest.raises(LatentCotError, match="temperature"):
         ThoughtSampler("gumbel", temperature=0.0)
-    # the noise's scale: 0 is the greedy soft thought, a small one stays near it and still differs per sample
+    # the noise's scale (temperature 1): 0 is the greedy soft thought, a small one stays nearer to it than the full draw
     greedy = sample_answers(method, questions, 1, None, max_new_tokens=3)
     zero = sample_answers(method, questions, 2, ThoughtSampler("gumbel", gumbel_scale=0.0, seed=1), max_new_tokens=3)
     torch.testing.assert_close(zero.samples.thoughts, greedy.samples.thoughts.repeat_interleave(2, 0))
+
     def distance_to_greedy(scale: float) -> float:
         drawn = sample_answers(method, questions, 2, ThoughtSampler("gumbel", gumbel_scale=scale, seed=1), max_new_tokens=3)
         return float((drawn.samples.thoughts - zero.samples.thoughts).norm())

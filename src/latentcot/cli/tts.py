@@ -21,7 +21,7 @@ def add_sampling_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dropout", type=float, default=0.1, help="dropout rate in the thought passes (--sampler dropout)")
     p.add_argument("--temperature", type=float, default=1.0, help="Gumbel-softmax temperature (--sampler gumbel)")
     p.add_argument("--gumbel-scale", type=float, default=1.0,
-                   help="factor on the Gumbel noise, softmax((logits + s*g)/temperature) (--sampler gumbel; 0: greedy)")
+                   help="factor on the Gumbel noise, softmax((logits + s*g)/temperature) (--sampler gumbel; 0 at temperature 1: greedy)")
     p.add_argument("--seed", type=int, default=0, help="seed of the samples")  # fmt: skip
 
 

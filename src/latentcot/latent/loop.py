@@ -68,7 +68,7 @@ class SoftTokens:
         from the global torch generator (Jang et al. 2017; the randomness Wu et al. 2025, arXiv:2508.03440,
         give soft thinking). With ``scale`` 1, low temperatures approach one sampled token's embedding and
         high ones the uniform mixture; ``scale`` below 1 at temperature 1 shrinks the noise only, so the
-        draw tends to the soft thought itself (``scale`` 0 is the greedy thought)."""
+        draw tends to the soft thought itself (``scale`` 0 at temperature 1 is the greedy thought)."""
         logits = self.head(hidden).float()
         uniform = torch.rand_like(logits).clamp(1e-20, 1.0 - 1e-7)
         gumbel = -torch.log(-torch.log(uniform))

@@ -63,7 +63,7 @@ class ThoughtSampler:
         seed: seeds the samples (same seed and batch -> same samples).
         temperature: τ of the Gumbel-softmax draw (``gumbel``).
         gumbel_scale: the Gumbel noise's factor ``s`` in ``softmax((logits + s·g) / τ)`` (``gumbel``; 1 is
-            the textbook draw, 0 the greedy soft thought).
+            the textbook draw; 0 at temperature 1 the greedy soft thought).
     """
 
     kind: Literal["none", "noise", "dropout", "gumbel"] = "none"
