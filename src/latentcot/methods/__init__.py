@@ -8,6 +8,7 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -22,8 +23,12 @@ from latentcot.methods.nocot import NoCot, NoCotConfig
 from latentcot.methods.pause import Pause, PauseConfig
 from latentcot.methods.simcot import SimCot, SimCotConfig
 
+# A method class, as the registry calls it: (config, backbone, tokenizer) -> a Method. Typing the
+# registry's entries so lets mypy check each class against the Method protocol.
+MethodFactory = Callable[[Any, PreTrainedModel, PreTrainedTokenizerBase], Method]
+
 # name -> (config dataclass, method class)
-METHODS: dict[str, tuple[type, type]] = {
+METHODS: dict[str, tuple[type, MethodFactory]] = {
     "nocot": (NoCotConfig, NoCot),
     "cot": (CotConfig, Cot),
     "pause": (PauseConfig, Pause),
@@ -33,7 +38,7 @@ METHODS: dict[str, tuple[type, type]] = {
 }
 
 
-def _lookup(name: str, where: str) -> tuple[type, type]:
+def _lookup(name: str, where: str) -> tuple[type, MethodFactory]:
     if name not in METHODS:
         raise LatentCotError(f"{where}: unknown method '{name}' (valid: {', '.join(METHODS)})")
     return METHODS[name]
