@@ -23,6 +23,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy src
+	$(BIN)/mypy bench
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py

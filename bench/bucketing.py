@@ -17,8 +17,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import cast
 
 import torch
+from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lm_speed import machine_name, train_quick  # noqa: E402
@@ -73,7 +75,7 @@ def main() -> int:
     rows = []
     for name, path in paths.items():
         method, cfg = recipe.load_trained(path)
-        method.to(args.device).eval()
+        cast(nn.Module, method).to(args.device).eval()  # every method is an nn.Module (methods/base.py)
         for bs in (int(b) for b in args.batches.split(",")):
             times: dict[bool, list[float]] = {False: [], True: []}
             answers: dict[bool, list[dict]] = {}

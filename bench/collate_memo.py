@@ -21,6 +21,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -86,7 +87,7 @@ def main() -> None:
     sequences.ENCODE_MEMO_SIZE = size
     rows = [{"what": what, "off_ms": 1e3 * best[(what, False)], "on_ms": 1e3 * best[(what, True)],
              "speedup": best[(what, False)] / best[(what, True)]} for what in ("collate", "training step")]
-    result = {"command": "python bench/collate_memo.py " + " ".join(sys.argv[1:]),
+    result: dict[str, Any] = {"command": "python bench/collate_memo.py " + " ".join(sys.argv[1:]),
               "machine": machine_name(torch.device("cpu"), a.threads), "args": vars(a), "rows": rows}
     Path(a.out).write_text(json.dumps(result, indent=1) + "\n")
     lines = ["| per batch | memo off (ms) | memo on (ms) | speed-up |", "|---|---|---|---|"]

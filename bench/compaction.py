@@ -28,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,6 +73,7 @@ def main() -> None:
     import torch
 
     from latentcot.eval.evaluate import evaluate
+    from latentcot.latent import Generation
     from latentcot.methods import sequences
     from latentcot.train import recipe
 
@@ -84,7 +86,7 @@ def main() -> None:
     examples = mixed(1, 100)
     random.Random(0).shuffle(examples)  # the lengths mixed in the file's order (bucketing sorts them anyway)
     shipped = sequences.generate_from_cache
-    variants = {"compact": shipped, "whole batch": functools.partial(shipped, compact=False)}
+    variants: dict[str, Callable[..., Generation]] = {"compact": shipped, "whole batch": functools.partial(shipped, compact=False)}
     rows, tokens = [], 0.0
     for bucket in (True, False):
         for batch in map(int, a.batches.split(",")):
@@ -108,12 +110,12 @@ def main() -> None:
                          "identical": predictions["compact"] == predictions["whole batch"]})
             print(json.dumps(rows[-1]), flush=True)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
-    result = {"command": "python bench/compaction.py " + " ".join(sys.argv[1:]), "commit": commit,
+    summary = {"command": "python bench/compaction.py " + " ".join(sys.argv[1:]), "commit": commit,
               "machine": f"x86_64 CPU, {torch.get_num_threads()} thread(s), torch {torch.__version__}",
               "questions": len(examples), "run": str(run), "rows": rows}
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(result, indent=1))
-    render(result, Path(a.doc))
+    Path(a.out).write_text(json.dumps(summary, indent=1))
+    render(summary, Path(a.doc))
 
 
 def render(result: dict, doc: Path) -> None:

@@ -21,6 +21,7 @@ import json
 import random
 import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -76,18 +77,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.checkpoint}: a '{method.name}' model; this probe reads CoT models", file=sys.stderr)
         return 2
     tok, model = method.tokenizer, method.backbone.eval()
-    digits = [tok.convert_tokens_to_ids(f"\u2581{d}") for d in range(10)]
+
+    def token_id(token: str) -> int:
+        found = tok.convert_tokens_to_ids(token)
+        assert isinstance(found, int)  # one token gives one id
+        return found
+
+    digits = [token_id(f"\u2581{d}") for d in range(10)]
     value = {t: d for d, t in enumerate(digits)}
-    equals, period = tok.convert_tokens_to_ids("="), tok.convert_tokens_to_ids(".")
+    equals, period = token_id("="), token_id(".")
     examples = read_examples(args.data)[: args.n]
     batch = method.collate(examples)
     ids, mask = batch["input_ids"], batch["attention_mask"]
     positions = [carry_positions(row, equals, period) for row in ids.tolist()]
     steps = min(len(p) for p in positions)
     rng = random.Random(args.seed)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for step in range(1, steps):
-        row = {"step": step + 1}
+        row: dict[str, Any] = {"step": step + 1}
         for mode in MODES:
             fed, wrote, _ = corrupt(ids, positions, step, mode, digits, rng)
             with torch.no_grad():
@@ -105,9 +112,9 @@ def main(argv: list[str] | None = None) -> int:
           "follows the corrupted carry / is still the true result")
     print("| step | both copies | previous result only | `a` only |")
     print("|---|---|---|---|")
-    for r in rows:
-        cells = [f"{r[m]['follows_corrupted']:.2f} / {r[m]['true_result']:.2f}" for m in MODES]
-        print(f"| {r['step']} | " + " | ".join(cells) + " |")
+    for row in rows:
+        cells = [f"{row[m]['follows_corrupted']:.2f} / {row[m]['true_result']:.2f}" for m in MODES]
+        print(f"| {row['step']} | " + " | ".join(cells) + " |")
     if args.out:
         Path(args.out).write_text(json.dumps({"checkpoint": args.checkpoint, "data": args.data,
                                               "n": len(examples), "steps": rows}, indent=2) + "\n")

@@ -12,13 +12,15 @@ import platform
 import sys
 import time
 from pathlib import Path
+from typing import Literal
 
 import torch
 
 from latentcot.diffusion.toy import run_toy, spiral
 
 ROOT = Path(__file__).resolve().parents[1]
-DIMS, TARGETS = (2, 8, 16, 512), ("eps", "v", "x")
+DIMS = (2, 8, 16, 512)
+TARGETS: tuple[Literal["eps", "v", "x"], ...] = ("eps", "v", "x")
 
 
 def main() -> int:

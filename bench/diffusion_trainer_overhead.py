@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -64,7 +65,7 @@ def main() -> None:
     ap.add_argument("--doc", default=str(ROOT / "docs/results/diffusion_trainer_overhead.md"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for dim in map(int, args.dims.split(",")):
         torch.manual_seed(0)
         P, flow = projection(dim, 0), FlowMatching(target="x", loss_space="v")
@@ -81,8 +82,11 @@ def main() -> None:
                         losses = former_loop(net, flow, P, args.steps)
                         final[side] = sum(losses[-100:]) / len(losses[-100:])
                     else:
-                        result = train_denoiser(net, flow, lambda n, g, P=P: (spiral(n, g) @ P.T, None), args.steps,
-                                                run_dir=Path(tmp) / "run")
+
+                        def sample(n: int, g: torch.Generator, P: torch.Tensor = P) -> tuple[torch.Tensor, None]:
+                            return spiral(n, g) @ P.T, None
+
+                        result = train_denoiser(net, flow, sample, args.steps, run_dir=Path(tmp) / "run")
                         final[side] = float(result["loss"])
                     times[side].append(time.perf_counter() - t0)
         best = {side: min(ts) for side, ts in times.items()}

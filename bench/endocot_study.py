@@ -37,14 +37,17 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any, TypedDict
 
 import torch
 
 STEP_READOUT = {"model.conditioning": "tokens", "model.readout_weight": 1.0}  # step_readout and its kin
-GRID = {"model.thought": "grid", "model.conditioning": "cells", "model.reasoner_attention": "bidirectional"}
+GRID: dict[str, object] = {"model.thought": "grid", "model.conditioning": "cells",
+                           "model.reasoner_attention": "bidirectional"}
 NO_GROUNDING = {"model.grounding_weight": 0.0}
 NEIGHBOURS = {"model.reasoner_attention": "neighbours"}
-VARIANTS = {  # each names its conditioning, so a name means the same whatever the config's default
+# each variant names its conditioning, so a name means the same whatever the config's default
+VARIANTS: dict[str, dict[str, object]] = {
     "endocot": {"model.conditioning": "adaln"},
     "no_reasoner": {"model.reasoner": False},
     "t0": {"model.latent_steps": 0, "model.conditioning": "adaln"},
@@ -73,8 +76,16 @@ GPU8_SETTINGS = {"device": "cuda", "data.train_size": 12000, "data.eval_size": 5
                  "model.reasoner_layers": 2, "model.reasoner_heads": 4, "model.dit_hidden": 128,
                  "model.dit_depth": 4, "model.dit_heads": 4}
 
+
+class Plan(TypedDict):
+    """A plan's shared settings and its runs: (variant, size, T[, tag, {setting: value}]) tuples."""
+
+    settings: dict[str, object]
+    runs: list[tuple[Any, ...]]
+
+
 # plan -> shared settings and the (variant, size, T) runs; the CPU plan fits 2 shared cores
-PLANS = {
+PLANS: dict[str, Plan] = {
     "cpu": {
         "settings": {"device": "cpu", "data.train_size": 3000, "data.eval_size": 200, "train.batch_size": 64,
                      "train.stage1_steps": 400, "train.stage2_steps": 800, "train.max_seconds": 600,

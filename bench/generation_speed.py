@@ -97,7 +97,7 @@ def known_keys_only(run: Path, config_type: type) -> Path:
         for f in dataclasses.fields(tp):
             if f.name in value:
                 sub = hints[f.name]
-                out[f.name] = keep(value[f.name], sub) if dataclasses.is_dataclass(sub) else value[f.name]
+                out[f.name] = keep(value[f.name], sub) if isinstance(sub, type) and dataclasses.is_dataclass(sub) else value[f.name]
         return out
 
     copy = Path(tempfile.mkdtemp(prefix="known_keys_")) / run.name
@@ -129,7 +129,7 @@ class Worker:
         self.process.stdin.flush()
         line = self.process.stdout.readline()
         if not line:
-            raise SystemExit(f"a worker ({self.process.args}) died; its error is above")
+            raise SystemExit(f"a worker ({self.process.args!r}) died; its error is above")
         return json.loads(line)
 
     def close(self) -> None:

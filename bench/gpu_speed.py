@@ -93,14 +93,16 @@ def build(args: argparse.Namespace, device: torch.device) -> tuple[Any, Any, Any
     tokenizer = padded_word_tokenizer([*train_rows, *questions], 0 if args.tiny else GPT2_VOCAB)
     layers, width, heads = (2, 64, 4) if args.tiny else (12, 768, 12)
     config = GPT2Config(vocab_size=len(tokenizer), n_layer=layers, n_embd=width, n_head=heads, n_positions=1024,
-                        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, attn_implementation="sdpa",
+                        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+                        # taken (PretrainedConfig.__post_init__'s kwargs) but not in the typed signature
+                        attn_implementation="sdpa",  # type: ignore[call-arg]
                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
     torch.manual_seed(0)
     backbone = GPT2LMHeadModel(config)
     coconut = build_method("coconut", method_config("coconut", {"c_thought": 1, "max_latent_stage": 6}),
                            backbone, tokenizer)
     cot = build_method("cot", method_config("cot", {}), backbone, tokenizer)
-    backbone.to(device)
+    backbone.to(device)  # type: ignore[arg-type]  # transformers' @wraps(nn.Module.to) leaves .to unbound
     return coconut, cot, tokenizer, train_rows, questions, source
 
 
@@ -178,11 +180,16 @@ class StaticRunner:
     def __init__(self, backbone: Any, batch: int, max_len: int, project: Callable | None, eos: int,
                  max_new: int, graphs: bool) -> None:
         from transformers import StaticCache
+        from transformers.cache_utils import StaticLayer
 
         self.backbone, self.project, self.eos, self.graphs = backbone, project, eos, graphs
         device, dtype, width = backbone.device, backbone.dtype, backbone.config.hidden_size
         self.max_len = max_len
         self.cache = StaticCache(config=backbone.config, max_cache_len=max_len)
+        self.layers: list[StaticLayer] = []  # the cache's layers, whose cumulative_length is a tensor
+        for layer in self.cache.layers:
+            assert isinstance(layer, StaticLayer)
+            self.layers.append(layer)
         self.mask = torch.full((batch, 1, 1, max_len), float("-inf"), dtype=dtype, device=device)
         self.pos = torch.zeros(batch, 1, dtype=torch.long, device=device)
         self.x = torch.zeros(batch, 1, width, dtype=dtype, device=device)
@@ -197,7 +204,7 @@ class StaticRunner:
 
     # the passes (each one a graph when captured)
     def _advance(self) -> None:
-        written = self.cache.layers[0].cumulative_length.reshape(1)  # the column this pass writes
+        written = self.layers[0].cumulative_length.reshape(1)  # the column this pass writes
         self.mask.index_fill_(3, written, 0.0)
         out = self.backbone.base_model(inputs_embeds=self.x, attention_mask=self.mask, position_ids=self.pos,
                                        cache=self.cache, use_cache=True)
@@ -226,7 +233,7 @@ class StaticRunner:
         graph = self._graphs.get(name)
         if graph is None:  # warm up on a side stream, undo what the warm-up wrote, capture
             buffers = [self.mask, self.pos, self.x, self.h, self.tokens, self.step, self.finished, self.count,
-                       *(layer.cumulative_length for layer in self.cache.layers)]
+                       *(layer.cumulative_length for layer in self.layers)]
             saved = [b.clone() for b in buffers]
             stream = torch.cuda.Stream()
             stream.wait_stream(torch.cuda.current_stream())

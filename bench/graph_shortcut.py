@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from latentcot.data import graph as G
 from latentcot.data.formats import read_examples
@@ -48,7 +49,7 @@ def main() -> None:
                                                               distractor="matched")
     sets["generated, real-file size, distractor: matched"] = G.generate(a.n, seed=1, distractor="matched")
     steps = [int(s) for s in a.steps.split(",")]
-    results = {name: {"n": len(ex), **{f"steps_{s}": score(ex, s) for s in steps}} for name, ex in sets.items()}
+    results: dict[str, dict[str, Any]] = {name: {"n": len(ex), **{f"steps_{s}": score(ex, s) for s in steps}} for name, ex in sets.items()}
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(results, indent=2) + "\n")
     lines = ["## A search-free rule on ProsQA: the distractor sits near another person", "",

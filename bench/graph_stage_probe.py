@@ -18,6 +18,7 @@ import torch
 
 from latentcot.data import graph as G
 from latentcot.latent.loop import latent_forward
+from latentcot.methods.coconut import Coconut
 from latentcot.train.recipe import load_trained
 
 
@@ -31,11 +32,14 @@ def main() -> None:
     ap.add_argument("--max-nodes", type=int, default=26)
     args = ap.parse_args()
     method, _ = load_trained(args.run)
+    assert isinstance(method, Coconut), f"{args.run} is not a Coconut run"
     method.eval()
     tok = method.tokenizer
 
     def token(node: int) -> int:
-        return tok.convert_tokens_to_ids(tok.tokenize(str(node)))[0]
+        ids = tok.convert_tokens_to_ids(tok.tokenize(str(node)))
+        assert isinstance(ids, list)  # a list of tokens gives a list of ids
+        return ids[0]
 
     examples = G.generate(args.n, seed=args.seed, min_nodes=args.min_nodes, max_nodes=args.max_nodes)
     for stage in range(args.stages):

@@ -81,7 +81,10 @@ def step_reached(out: Path) -> int:
 def final_weights(out: Path) -> dict:
     from latentcot.train.checkpoint import latest_checkpoint, read_method_state
 
-    return read_method_state(latest_checkpoint(out))
+    checkpoint = latest_checkpoint(out)
+    if checkpoint is None:
+        raise FileNotFoundError(f"no complete checkpoint in {out}")
+    return read_method_state(checkpoint)
 
 
 def compare(ref: Path, run: Path, steps: int, kills_so_far: int) -> dict:

@@ -20,8 +20,10 @@ import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
+from typing import Any, cast
 
 import torch
+from torch import nn
 
 from latentcot.data.generators import generate
 from latentcot.data.tokenizer import train_word_tokenizer
@@ -49,14 +51,15 @@ def options_for(method: str, k: int, num_steps: int = 0, epochs_per_stage: int =
     else:
         coconut = {"c_thought": 1, "max_latent_stage": k, "no_curriculum": True}
     codi = {"num_latents": k}
-    return {
+    choices: dict[str, tuple[str, dict[str, Any]]] = {
         "nocot": ("nocot", {}),
         "cot": ("cot", {}),
         "coconut": ("coconut", coconut),
         "codi": ("codi", codi),
         "simcot-coconut": ("simcot", {"base": "coconut", "base_options": coconut}),
         "simcot-codi": ("simcot", {"base": "codi", "base_options": codi}),
-    }[method]
+    }
+    return choices[method]
 
 
 def run_one(job: dict) -> dict:
@@ -77,7 +80,8 @@ def run_one(job: dict) -> dict:
                       schedule=a["schedule"])
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as run_dir:
-        metrics = Trainer(method.to(a["device"]), train, cfg, run_dir).fit()
+        cast(nn.Module, method).to(a["device"])  # every method is an nn.Module (methods/base.py)
+        metrics = Trainer(method, train, cfg, run_dir).fit()
     train_s = time.perf_counter() - start
     budget = a["max_new_tokens"] * (4 if name == "cot" else 1)  # CoT writes its steps too
     result = evaluate(method, held, a["task"], batch_size=64, max_new_tokens=budget)

@@ -19,15 +19,17 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from latentcot.data.generators import generate
+from latentcot.data.record import ReasoningExample
 from latentcot.eval.answers import is_correct, normalise_answer
 from latentcot.eval.evaluate import evaluate
-from latentcot.eval.reward import informative_groups, reward_model_from, train_reward_model
+from latentcot.eval.reward import LatentRewardModel, informative_groups, reward_model_from, train_reward_model
 from latentcot.eval.tts import (
     SignalChoice,
     auroc,
@@ -42,6 +44,7 @@ from latentcot.eval.tts import (
 )
 from latentcot.latent.sampling import Pruning, ThoughtSampler
 from latentcot.latent.signals import SIGNALS
+from latentcot.methods.base import Method
 from latentcot.train.recipe import load_examples, load_trained
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,7 +57,9 @@ SAMPLERS = {  # what each sampler does, and the name of its setting
 }
 
 
-def run_samples(method, examples, task, n, sampler, batch, max_new_tokens, prune=None, reward=None):
+def run_samples(method: Method, examples: Sequence[ReasoningExample], task: str, n: int, sampler: ThoughtSampler,
+                batch: int, max_new_tokens: int, prune: Pruning | None = None,
+                reward: LatentRewardModel | None = None) -> tuple[list[dict[str, Any]], float, float, float]:
     """Sample every question n times; per question its samples' answers, correctness, signals, rewards."""
     rows: list[dict[str, Any]] = []
     seconds = rm_seconds = 0.0
@@ -84,11 +89,11 @@ def run_samples(method, examples, task, n, sampler, batch, max_new_tokens, prune
     return rows, seconds, rm_seconds, passes / len(examples)
 
 
-def accuracy(rows, task, pick) -> float:
+def accuracy(rows: list[dict[str, Any]], task: str, pick: Callable[[dict[str, Any]], str]) -> float:
     return sum(is_correct(task, pick(r), r["gold"]) for r in rows) / len(rows)
 
 
-def signal_auroc(rows) -> dict[str, float]:
+def signal_auroc(rows: list[dict[str, Any]]) -> dict[str, float]:
     labels = [c for r in rows for c in r["correct"]]
     return {k: auroc([s for r in rows for s in r["signals"][k]], labels) for k in ALL_SIGNALS}
 
@@ -202,7 +207,9 @@ def main() -> None:
     offsets = error_offsets(greedy.predictions, task)
     print(f"wrong greedy answers by (answer - gold) mod 10: {offsets}", flush=True)
     parts = latent_parts(method)
-    norm = float(method.reason([ex.question for ex in fit[:64]], max_new_tokens=2).latents.norm(dim=-1).mean())
+    latents = method.reason([ex.question for ex in fit[:64]], max_new_tokens=2).latents
+    assert latents is not None  # a latent reasoner
+    norm = float(latents.norm(dim=-1).mean())
     print(f"mean thought norm {norm:.1f}", flush=True)
 
     # 1. σ (or p) chosen on the fitting questions by majority@8 accuracy
@@ -244,13 +251,18 @@ def main() -> None:
     for n in ns:
         rows, seconds, rm_seconds, passes = run_samples(method, held_out, task, n, sampler_at(value, a.seed + 10), a.batch, 8, reward=rm)
         held_rows[n] = rows
+        voters = max(1, n // 2)
+
+        def signal_vote(r: dict[str, Any], voters: int = voters) -> str:
+            return top_vote(r["answers"], s(r), voters)
+
         entry = {
             "n": n,
             "vote": accuracy(rows, task, lambda r: majority_vote(r["answers"])),
             "reward_best": accuracy(rows, task, lambda r: best_of_n(r["answers"], r["reward"])),
             "reward_vote": accuracy(rows, task, lambda r: majority_vote(r["answers"], torch.tensor(r["reward"]).softmax(0).tolist())),
             "signal_best": accuracy(rows, task, lambda r: best_of_n(r["answers"], s(r))),
-            "signal_vote": accuracy(rows, task, lambda r, n=n: top_vote(r["answers"], s(r), max(1, n // 2))),
+            "signal_vote": accuracy(rows, task, signal_vote),
             "coverage": sum(any(r["correct"]) for r in rows) / len(rows),
             "sample_accuracy": sum(sum(r["correct"]) for r in rows) / sum(len(r["correct"]) for r in rows),
             "passes_per_question": passes,

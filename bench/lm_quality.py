@@ -23,8 +23,10 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypedDict, cast
 
 import torch
+from torch import nn
 
 from latentcot.config import to_dict
 from latentcot.data.paths import data_dir
@@ -32,7 +34,14 @@ from latentcot.train import recipe
 from latentcot.train.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
-TASKS = {  # generated training size (the papers' training-set sizes) and the real validation file
+
+
+class Task(TypedDict):
+    train_size: int
+    eval_file: str
+
+
+TASKS: dict[str, Task] = {  # generated training size (the papers' training-set sizes) and the real validation file
     "prosqa": {"train_size": 17886, "eval_file": "prosqa/prosqa_valid.json"},
     "prontoqa": {"train_size": 9000, "eval_file": "prontoqa/prontoqa_valid.json"},
 }
@@ -65,7 +74,8 @@ def seconds_per_step(spec: dict, device: torch.device) -> float:
     """Median time of a training step at the method's heaviest stage (the last, for Coconut)."""
     cfg = run_config(spec, epochs=1)
     train, held_out, _ = recipe.load_examples(cfg.data, cfg.seed)
-    method = recipe.build(cfg, train, held_out).to(device)
+    method = recipe.build(cfg, train, held_out)
+    module = cast(nn.Module, method).to(device)  # every method is an nn.Module (methods/base.py)
     optimizer = torch.optim.AdamW(method.parameters(), lr=1e-5)
     batch = method.collate(train[: spec["batch_size"]], stage=method.num_stages() - 1)
     batch = {k: v.to(device) for k, v in batch.items()}
@@ -73,7 +83,7 @@ def seconds_per_step(spec: dict, device: torch.device) -> float:
     for i in range(13):
         began = time.perf_counter()
         with torch.autocast(device.type, torch.bfloat16, enabled=spec["bf16"] and device.type == "cuda"):
-            loss = method(batch).loss
+            loss = module(batch).loss
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)

@@ -21,8 +21,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import cast
 
 import torch
+from torch import nn
 
 from latentcot.data.generators import generate
 from latentcot.latent import generate_from_cache, latent_forward, think
@@ -243,8 +245,8 @@ def main() -> int:
     cot_path = Path(args.cot) if args.cot else train_quick({"name": "cot"}, args, work)
     train_seconds = time.time() - started
     (coconut, coconut_cfg), (cot, _) = recipe.load_trained(coconut_path), recipe.load_trained(cot_path)
-    coconut.to(device).eval()
-    cot.to(device).eval()
+    cast(nn.Module, coconut).to(device).eval()  # every method is an nn.Module (methods/base.py)
+    cast(nn.Module, cot).to(device).eval()
     examples = generate(coconut_cfg.data.task, 64, 12345)  # unseen seed: held-out questions
     questions = [ex.question for ex in examples]
     rows_a, rows_b = bench_reason(coconut, cot, examples, args, device)

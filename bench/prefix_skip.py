@@ -21,8 +21,10 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any, cast
 
 import torch
+from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lm_speed import machine_name  # noqa: E402
@@ -73,10 +75,11 @@ def measure(what: str, path: str, overrides: list[str], stage: int | None, a: ar
     torch.manual_seed(cfg.seed)
     train, held_out, _ = recipe.load_examples(cfg.data, cfg.seed)
     method = recipe.build(cfg, train, held_out).train()
+    module = cast(nn.Module, method)  # every method is an nn.Module (methods/base.py)
     stage = method.num_stages() - 1 if stage is None else stage
     batch_size = cfg.train.batch_size
     batches = [train[i : i + batch_size] for i in range(0, a.batches * batch_size, batch_size)]
-    state = {k: v.clone() for k, v in method.state_dict().items()}
+    state = {k: v.clone() for k, v in module.state_dict().items()}
     optimizer = torch.optim.AdamW(method.parameters(), lr=cfg.train.lr)
     run(method, optimizer, batches[:1], stage)  # warm-up
     best = {False: float("inf"), True: float("inf")}
@@ -84,7 +87,7 @@ def measure(what: str, path: str, overrides: list[str], stage: int | None, a: ar
     for _ in range(a.rounds):
         for on in (False, True):
             switch(on)
-            method.load_state_dict(state)  # the same weights and draws, so the first losses compare
+            module.load_state_dict(state)  # the same weights and draws, so the first losses compare
             torch.manual_seed(cfg.seed)
             optimizer = torch.optim.AdamW(method.parameters(), lr=cfg.train.lr)
             seconds, losses[on] = run(method, optimizer, batches, stage)
@@ -116,7 +119,7 @@ def main() -> None:
     for what, path, overrides, stage in chosen:
         rows.append(measure(what, path, overrides, stage, a))
         print(json.dumps(rows[-1]), flush=True)
-    result = {"command": "python bench/prefix_skip.py " + " ".join(sys.argv[1:]),
+    result: dict[str, Any] = {"command": "python bench/prefix_skip.py " + " ".join(sys.argv[1:]),
               "machine": machine_name(torch.device("cpu"), a.threads), "args": vars(a), "rows": rows}
     Path(a.out).write_text(json.dumps(result, indent=1) + "\n")
     lines = ["| recipe | stage | batch × columns | skip off (ms/step) | skip on (ms/step) | speed-up | first loss off / on |",

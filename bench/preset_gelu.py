@@ -19,6 +19,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -81,7 +82,7 @@ def main() -> None:
     rows = [{"what": name, "gelu_new_ms": 1e3 * best[(name, ACTIVATIONS[0])],
              "fused_ms": 1e3 * best[(name, ACTIVATIONS[1])],
              "speedup": best[(name, ACTIVATIONS[0])] / best[(name, ACTIVATIONS[1])]} for name in names]
-    result = {"command": "python bench/preset_gelu.py " + " ".join(sys.argv[1:]),
+    result: dict[str, Any] = {"command": "python bench/preset_gelu.py " + " ".join(sys.argv[1:]),
               "machine": machine_name(torch.device("cpu"), a.threads), "args": vars(a), "rows": rows}
     Path(a.out).write_text(json.dumps(result, indent=1) + "\n")
     lines = ["| training step | gelu_new (ms) | gelu_pytorch_tanh (ms) | speed-up |", "|---|---|---|---|"]

@@ -27,10 +27,13 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, cast
 
 import torch
 from torch import nn
+from transformers import PreTrainedModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lm_speed import machine_name  # noqa: E402
@@ -43,22 +46,24 @@ from latentcot.train.run_config import RunConfig  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def linear_shapes(backbone: nn.Module) -> list[tuple[int, int]]:
+def linear_shapes(backbone: PreTrainedModel) -> list[tuple[int, int]]:
     """(in, out) of every matmul weight in the transformer blocks (GPT-2 Conv1D and nn.Linear alike),
     the LM head excluded."""
     head = backbone.get_output_embeddings()
-    shapes = []
+    shapes: list[tuple[int, int]] = []
     for module in backbone.modules():
         if module is head:
             continue
         if isinstance(module, nn.Linear):
             shapes.append((module.in_features, module.out_features))
         elif type(module).__name__ == "Conv1D":  # GPT-2: weight (in, out)
-            shapes.append(tuple(module.weight.shape))
+            assert isinstance(module.weight, torch.Tensor)
+            in_features, out_features = module.weight.shape
+            shapes.append((in_features, out_features))
     return shapes
 
 
-def step_flops(backbone: nn.Module, mask: torch.Tensor, labelled: int, backward: bool) -> float:
+def step_flops(backbone: PreTrainedModel, mask: torch.Tensor, labelled: int, backward: bool) -> float:
     """FLOPs of a forward (x3 with backward) over the real positions of ``mask`` (batch, seq)."""
     cfg = backbone.config
     width, layers = cfg.hidden_size, cfg.num_hidden_layers
@@ -71,7 +76,7 @@ def step_flops(backbone: nn.Module, mask: torch.Tensor, labelled: int, backward:
     return forward * (3 if backward else 1)
 
 
-def achievable(backbone: nn.Module, positions: int, labelled: int, repeats: int) -> dict[str, float]:
+def achievable(backbone: PreTrainedModel, positions: int, labelled: int, repeats: int) -> dict[str, float]:
     """FLOP/s of the batch's own matmuls, each timed alone (best of ``repeats``)."""
     vocab = backbone.get_output_embeddings().weight.shape[0]
     jobs = [(positions, i, o) for i, o in linear_shapes(backbone)] + [(labelled, backbone.config.hidden_size, vocab)]
@@ -89,7 +94,7 @@ def achievable(backbone: nn.Module, positions: int, labelled: int, repeats: int)
     return {"flops": flops, "seconds": seconds, "flops_per_s": flops / seconds}
 
 
-def best_time(fn, repeats: int) -> float:
+def best_time(fn: Callable[[], object], repeats: int) -> float:
     fn()  # warm-up
     best = float("inf")
     for _ in range(repeats):
@@ -123,18 +128,19 @@ def main() -> None:
     plain = method.collate(chunk, stage=0)  # question <bot> <eot> steps answer: no thoughts
     latent = method.collate(chunk, stage=args.thoughts + 1)  # every step replaced by thoughts
     method.train()
-    rows = []
+    module = cast(nn.Module, method)  # every method is an nn.Module (methods/base.py)
+    rows: list[dict[str, Any]] = []
     work = {
         "plain forward+backward (stage-0 rows)": (
             plain, lambda: sft_loss(backbone, plain).backward()),  # the same loss path, no thoughts
-        f"Coconut forward+backward, {args.thoughts} thoughts": (latent, lambda: method(latent).loss.backward()),
+        f"Coconut forward+backward, {args.thoughts} thoughts": (latent, lambda: module(latent).loss.backward()),
     }
     times: dict[str, float] = {}
     for _ in range(args.repeats):  # interleaved, best of each
         for name, (_, fn) in work.items():
             t = best_time(fn, 1)
             times[name] = min(times.get(name, float("inf")), t)
-            method.zero_grad(set_to_none=True)
+            module.zero_grad(set_to_none=True)
     ceiling = achievable(backbone, int(plain["attention_mask"].sum()), int((plain["labels"] != -100).sum()), args.repeats)
     for name, (batch, _) in work.items():
         labelled = int((batch["labels"] != -100).sum())

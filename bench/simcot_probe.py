@@ -18,6 +18,7 @@ import torch
 
 from latentcot.data.generators import generate
 from latentcot.methods.sequences import encode
+from latentcot.methods.simcot import SimCot
 from latentcot.train.recipe import load_trained
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,9 +33,11 @@ def main() -> None:
     p.add_argument("--out", default=str(ROOT / "bench/results/simcot_probe.jsonl"))
     a = p.parse_args()
     method, cfg = load_trained(a.run)
+    assert isinstance(method, SimCot), f"{a.run} is not a SIM-CoT run"
     held = generate("chain", a.n, a.seed, **cfg.data.generator)
     out = method.reason([e.question for e in held], max_new_tokens=8)
     latents = out.latents
+    assert latents is not None  # SIM-CoT thinks in latents
     steps = len(held[0].steps)
     g = steps - 1 if a.latent < 0 else a.latent
     decoded = method.decode_steps(latents)
@@ -46,7 +49,9 @@ def main() -> None:
         with method._decoder() as decoder, torch.no_grad():
             x = torch.cat([latents[row : row + 1, g : g + 1], method._token_embeddings(decoder, ids)], 1)
             h = decoder.base_model(inputs_embeds=x, position_ids=method._positions(x), use_cache=False).last_hidden_state
-            return method.tokenizer.decode([int(decoder.get_output_embeddings()(h[0, -1]).argmax())]).strip()
+            token = method.tokenizer.decode([int(decoder.get_output_embeddings()(h[0, -1]).argmax())])
+            assert isinstance(token, str)  # one sequence of ids decodes to one string
+            return token.strip()
 
     true_ok = follows_text = wrong_gives_result = 0
     for row, e in enumerate(held):
@@ -57,15 +62,15 @@ def main() -> None:
         w = next_token(row, f"{wrong} + {y} =")
         follows_text += w == str((int(wrong) + int(y)) % 10)
         wrong_gives_result += w == result
-    row = {"run": a.run, "seed": a.seed, "n": a.n, "latent": g,
+    record = {"run": a.run, "seed": a.seed, "n": a.n, "latent": g,
            "answer_accuracy": sum(p == e.answer for p, e in zip(out.answers, held)) / a.n,
            "exact_step_per_latent": per_latent,
            "true_operands_give_result": true_ok / a.n,
            "wrong_operand_gives_wrong_plus_y": follows_text / a.n,
            "wrong_operand_gives_true_result": wrong_gives_result / a.n}
-    print(json.dumps(row))
+    print(json.dumps(record))
     with open(a.out, "a") as f:
-        f.write(json.dumps(row) + "\n")
+        f.write(json.dumps(record) + "\n")
 
 
 if __name__ == "__main__":

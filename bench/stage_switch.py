@@ -33,10 +33,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import cast
 
 import torch
+from torch import nn
 
 from latentcot.latent.loop import latent_forward
+from latentcot.methods.base import LossOutput, Method
+from latentcot.methods.coconut import Coconut
 from latentcot.train import checkpoint as ckpt
 from latentcot.train.recipe import load_examples, load_trained
 
@@ -48,6 +52,7 @@ def before_update(checkpoint: Path, stages: list[int], batches: int, batch_size:
     method, cfg = load_trained(checkpoint)
     train, _, _ = load_examples(cfg.data, cfg.seed)
     method.train()
+    module = cast(nn.Module, method)  # every method is an nn.Module (methods/base.py)
     g = torch.Generator().manual_seed(seed)
     picks = [[train[int(i)] for i in torch.randperm(len(train), generator=g)[:batch_size]] for _ in range(batches)]
     rows = []
@@ -58,24 +63,25 @@ def before_update(checkpoint: Path, stages: list[int], batches: int, batch_size:
         with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.train.bf16):
             for batch in picks:
                 rows_batch = method.collate(batch, stage)
-                out = method(rows_batch)
+                out: LossOutput = module(rows_batch)
                 for key, value in out.logs.items():
                     logs.setdefault(key, []).append(float(value))
                 targets.append(thought_target_losses(method, rows_batch))
-        row = {"stage": stage, **{k: sum(v) / len(v) for k, v in logs.items()}}
+        row: dict[str, float | list[float]] = {"stage": stage, **{k: sum(v) / len(v) for k, v in logs.items()}}
         if targets and targets[0]:
             row["thought_targets"] = [sum(t[g] for t in targets) / len(targets) for g in range(len(targets[0]))]
         rows.append(row)
     return rows
 
 
-def thought_target_losses(method: torch.nn.Module, batch: dict) -> list[float]:
+def thought_target_losses(method: Method, batch: dict) -> list[float]:
     """Cross-entropy of each thought group's ``thought_targets`` label (the token its last thought is
     trained to name), group by group; [] when the method (or its base) is not Coconut with them on."""
     base = getattr(method, "base", method)
     config = getattr(base, "config", None)
-    if not getattr(config, "thought_targets", False):
+    if config is None or not getattr(config, "thought_targets", False):
         return []
+    assert isinstance(base, Coconut)  # thought_targets is a Coconut option
     ids, labels = batch["input_ids"], batch["labels"]
     latent = ids == base.tokens.latent
     fwd = latent_forward(method.backbone, method.backbone.get_input_embeddings()(ids), batch["attention_mask"], latent,
@@ -168,7 +174,7 @@ def write_doc(result: dict, doc: Path) -> None:
         start = result["start_step"]
         rows = [r for b in result["branches"] for r in b["rows"]]
         marks = sorted({r["step"] - start for r in rows})
-        first = {}  # the first logged row of each stage a branch reaches
+        first: dict[tuple[str, int], int] = {}  # the first logged row of each stage a branch reaches
         for b in result["branches"]:
             for r in b["rows"]:
                 first.setdefault((b["name"], r["stage"]), r["step"] - start)

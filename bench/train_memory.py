@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import cast
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = "12a1275"  # issue 18's day (the code before length bucketing)
@@ -63,6 +64,7 @@ def padded_word_tokenizer(rows: list, size: int):  # -> PreTrainedTokenizerFast
 
 def worker(a: argparse.Namespace) -> int:
     import torch
+    from torch import nn
     from transformers import GPT2Config, GPT2LMHeadModel
 
     from latentcot.data.generators import generate
@@ -75,11 +77,12 @@ def worker(a: argparse.Namespace) -> int:
     config = GPT2Config(vocab_size=len(tokenizer), n_layer=12, n_embd=768, n_head=12, n_positions=1024)
     method = build_method("coconut", method_config("coconut", {"c_thought": 1, "max_latent_stage": 6}),
                           GPT2LMHeadModel(config), tokenizer).train()
+    module = cast(nn.Module, method)  # every method is an nn.Module (methods/base.py)
     optimizer = torch.optim.AdamW(method.parameters(), lr=1e-4)
     batch = method.collate(rows[: a.batch], 6)
 
     def step() -> float:
-        loss = method(batch).loss
+        loss = module(batch).loss
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)

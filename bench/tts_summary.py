@@ -37,7 +37,7 @@ def summarise(path: Path) -> dict[str, Any]:
         for base, a in d["signals"]["held_out_auroc"].items()
         for name, auc in ((base, a), (f"-{base}", 1 - a))
     }
-    best_signal = max(signed, key=signed.get)
+    best_signal = max(signed, key=signed.__getitem__)
     return {
         "study": path.stem,
         "task": d["task"],
