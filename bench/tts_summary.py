@@ -109,8 +109,9 @@ def main() -> None:
     (ROOT / args.out).write_text(
         json.dumps({"command": "python bench/tts_summary.py", "rows": rows}, indent=2) + "\n"
     )
-    (ROOT / args.doc).write_text(render(rows))
-    print(render(rows))
+    text = render(rows)
+    (ROOT / args.doc).write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":
